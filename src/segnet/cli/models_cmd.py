@@ -1,0 +1,46 @@
+"""`segnet models`: the registry as a table of size, cost and pooling-index memory."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..models import create_model, list_models, measure_complexity, model_entry
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "models",
+        help="list the available models with parameters, GFLOPs and pooling-index memory",
+        description="List registered models. Costs are counted for one image of the given size "
+        "(multiply-adds x 2); index memory compares torch's int64 indices with the 2-bit form.",
+    )
+    parser.add_argument("--num-classes", type=int, default=11, help="classes of the head (default 11, CamVid)")
+    parser.add_argument("--size", default="360x480", help="input HxW for the costs (default 360x480)")
+    return parser
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size '{text}' is not of the form HxW, e.g. 360x480") from None
+    if height < 1 or width < 1:
+        raise ValueError(f"size '{text}' must be positive")
+    return height, width
+
+
+def run(args: argparse.Namespace) -> int:
+    height, width = parse_size(args.size)
+    header = f"{'model':<24}{'params (M)':>11}{'GFLOPs':>9}{'idx int64 (MB)':>16}{'idx compact (MB)':>18}  description"
+    print(f"costs at 3x{height}x{width}, {args.num_classes} classes")
+    print(header)
+    print("-" * len(header))
+    for name in list_models():
+        model = create_model(name, args.num_classes)
+        cost = measure_complexity(model, (3, height, width))
+        print(
+            f"{name:<24}{cost.parameters / 1e6:>11.2f}{cost.gflops:>9.1f}"
+            f"{cost.indices_int64_bytes / 1e6:>16.2f}{cost.indices_compact_bytes / 1e6:>18.2f}"
+            f"  {model_entry(name).summary}"
+        )
+    return 0

@@ -1,0 +1,36 @@
+import subprocess
+import sys
+
+import pytest
+
+from segnet.cli.main import build_parser, main
+
+
+def test_models_table(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("segnet", "segnet_basic", "bayesian_segnet", "bayesian_segnet_basic"):
+        assert f"\n{name} " in out
+    segnet_row = next(line for line in out.splitlines() if line.startswith("segnet "))
+    params, gflops, int64_mb, compact_mb = (float(v) for v in segnet_row.split()[1:5])
+    assert params == pytest.approx(29.45, abs=0.05)
+    assert gflops == pytest.approx(213.4, abs=1)
+    assert int64_mb == pytest.approx(42.27, abs=0.01)
+    assert compact_mb == pytest.approx(int64_mb / 32, abs=0.01)
+
+
+def test_bad_size_is_one_line_error(capsys):
+    assert main(["models", "--size", "big"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "segnet models: error: size 'big' is not of the form HxW, e.g. 360x480"
+
+
+def test_every_subcommand_has_help():
+    parser = build_parser()
+    subcommands = next(a for a in parser._actions if a.dest == "command").choices
+    assert "models" in subcommands
+    for name in subcommands:
+        result = subprocess.run([sys.executable, "-m", "segnet.cli.main", name, "--help"],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, name
+        assert f"usage: segnet {name}" in result.stdout

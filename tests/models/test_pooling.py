@@ -1,0 +1,103 @@
+"""The compact pooling pair is pinned to torch's max_pool2d / max_unpool2d."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from segnet.models.pooling import (
+    compact_max_pool2d,
+    compact_max_unpool2d,
+    pack_positions,
+    positions_to_flat_indices,
+    unpack_positions,
+)
+
+SHAPES = [(2, 3, 8, 10), (1, 2, 7, 9), (1, 1, 5, 4), (2, 2, 1, 1), (1, 3, 2, 3), (1, 4, 45, 60), (1, 2, 23, 30)]
+
+
+def torch_pool(x):
+    return F.max_pool2d(x, 2, 2, ceil_mode=True, return_indices=True)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("kind", ["random", "ties", "constant"])
+def test_forward_values_and_positions_match_torch(shape, kind):
+    g = torch.Generator().manual_seed(sum(shape))
+    if kind == "random":
+        x = torch.randn(*shape, generator=g)
+    elif kind == "ties":
+        x = torch.randint(0, 2, shape, generator=g).float()
+    else:
+        x = torch.full(shape, -3.0)
+    pooled, indices = compact_max_pool2d(x)
+    ref_pooled, ref_indices = torch_pool(x)
+    assert torch.equal(pooled, ref_pooled)
+    assert torch.equal(positions_to_flat_indices(indices), ref_indices)
+    unpooled = compact_max_unpool2d(pooled, indices)
+    ref_unpooled = F.max_unpool2d(ref_pooled, ref_indices, 2, 2, output_size=shape[-2:])
+    assert torch.equal(unpooled, ref_unpooled)
+
+
+@pytest.mark.parametrize("shape", SHAPES[:5])
+def test_gradients_match_torch(shape):
+    x = torch.randint(-2, 3, shape).double().requires_grad_()  # many ties
+    pooled, indices = compact_max_pool2d(x)
+    ref_pooled, ref_indices = torch_pool(x)
+    grad = torch.randn_like(pooled)
+    (gx,) = torch.autograd.grad(pooled, x, grad)
+    (ref_gx,) = torch.autograd.grad(ref_pooled, x, grad)
+    assert torch.equal(gx, ref_gx)
+
+    values = pooled.detach().requires_grad_()
+    ref_values = values.detach().clone().requires_grad_()
+    out = compact_max_unpool2d(values, indices)
+    ref_out = F.max_unpool2d(ref_values, ref_indices, 2, 2, output_size=shape[-2:])
+    grad_out = torch.randn_like(out)
+    (gv,) = torch.autograd.grad(out, values, grad_out)
+    (ref_gv,) = torch.autograd.grad(ref_out, ref_values, grad_out)
+    assert torch.equal(gv, ref_gv)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 5, 7), (2, 1, 6, 4)])
+def test_gradcheck_float64(shape):
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: compact_max_pool2d(v)[0], (x,))
+    _, indices = compact_max_pool2d(x.detach())
+    values = torch.randn(indices.pooled_shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: compact_max_unpool2d(v, indices), (values,))
+    assert torch.autograd.gradgradcheck(lambda v: compact_max_unpool2d(v, indices), (values,))
+
+
+def test_positions_take_two_bits():
+    x = torch.randn(2, 64, 90, 120)
+    _, indices = compact_max_pool2d(x)
+    pooled_numel = 2 * 64 * 45 * 60
+    assert indices.packed.dtype == torch.uint8
+    assert indices.nbytes == pooled_numel // 4  # 2 bits each, vs 8 bytes for int64
+    positions = indices.positions()
+    assert positions.shape == (2, 64, 45, 60) and int(positions.max()) <= 3
+
+
+@pytest.mark.parametrize("numel", [1, 3, 4, 5, 17])
+def test_pack_roundtrip(numel):
+    codes = torch.randint(0, 4, (numel,), dtype=torch.uint8)
+    assert torch.equal(unpack_positions(pack_positions(codes), (numel,)), codes)
+
+
+def test_channels_last_and_bfloat16_match_torch():
+    x = torch.randn(1, 8, 13, 10).to(memory_format=torch.channels_last)
+    for tensor in (x, x.bfloat16()):
+        pooled, indices = compact_max_pool2d(tensor)
+        ref_pooled, ref_indices = torch_pool(tensor)
+        assert torch.equal(pooled, ref_pooled)
+        assert torch.equal(positions_to_flat_indices(indices), ref_indices)
+        assert torch.equal(
+            compact_max_unpool2d(pooled, indices),
+            F.max_unpool2d(ref_pooled, ref_indices, 2, 2, output_size=tensor.shape[-2:]),
+        )
+
+
+def test_unpool_rejects_mismatched_values():
+    _, indices = compact_max_pool2d(torch.randn(1, 2, 8, 8))
+    with pytest.raises(ValueError, match="indices recorded for"):
+        compact_max_unpool2d(torch.randn(1, 2, 3, 3), indices)
