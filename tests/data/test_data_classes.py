@@ -51,14 +51,14 @@ def test_dict_round_trip_through_json() -> None:
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(colors=((1, 2, 3),)), "colour"),
-        (dict(ignore_index=1), "ignore_index"),
-        (dict(colors=((1, 2, 3), (1, 2, 3))), "distinct"),
-        (dict(colors=((1, 2, 3), (1, 2, 300))), "0..255"),
+        ({"colors": ((1, 2, 3),)}, "colour"),
+        ({"ignore_index": 1}, "ignore_index"),
+        ({"colors": ((1, 2, 3), (1, 2, 3))}, "distinct"),
+        ({"colors": ((1, 2, 3), (1, 2, 300))}, "0..255"),
     ],
 )
 def test_invalid_class_sets_are_rejected(kwargs: dict, match: str) -> None:
-    args = dict(name="x", names=("a", "b"), colors=((1, 2, 3), (4, 5, 6)), ignore_index=255) | kwargs
+    args = {"name": "x", "names": ("a", "b"), "colors": ((1, 2, 3), (4, 5, 6)), "ignore_index": 255} | kwargs
     with pytest.raises(ValueError, match=match):
         ClassSet(**args)
 

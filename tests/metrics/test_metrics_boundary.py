@@ -79,7 +79,7 @@ def test_shift_far_beyond_tolerance_scores_zero():
 
 
 def test_hand_counted_square():
-    # 10 x 10, ground-truth 5 x 5 square (rows/cols 2..6), predicted 3 x 3 square (3..5), tol 1.2 px.
+    # 10 x 10, ground-truth 5 x 5 square (rows/cols 2..6), predicted 3 x 3 (3..5), tol 1.2 px.
     # class 1: predicted ring (8 px) all at distance 1 -> P = 1; of the 16 ground-truth ring pixels
     #   the 4 corners are sqrt(2) > 1.2 away -> R = 12/16; F1 = 6/7.
     # class 0: 12 predicted pixels all at distance 1 -> P = 1; of the 20 ground-truth pixels
@@ -115,8 +115,8 @@ def test_matches_reference_on_random_maps(ratio):
     for _ in range(3):
         target = np.kron(rng.integers(0, 4, size=(4, 5)), np.ones((6, 6), dtype=np.int64))
         target[rng.random(target.shape) < 0.05] = IGNORE
+        noise = (rng.random(target.shape) < 0.1) | (target == IGNORE)
         pred = target.copy()
-        noise = rng.random(pred.shape) < 0.1
         pred[noise] = rng.integers(0, 4, size=noise.sum())
         pred = np.roll(pred, rng.integers(-2, 3), axis=1)
         expected = _reference_bf(pred, target, 4, IGNORE, ratio)
@@ -128,7 +128,8 @@ def test_meter_averages_images_and_skips_nan():
     targets = np.stack([_split(50)] * 2 + [np.zeros((100, 100), dtype=np.int64)])
     meter = BoundaryF1Meter(2)
     meter.update(maps[:2], targets[:2])
-    meter.update(torch.from_numpy(maps[2]), torch.from_numpy(targets[2]))  # no boundary: NaN, skipped
+    # no boundary at all: NaN, not counted
+    meter.update(torch.from_numpy(maps[2]), torch.from_numpy(targets[2]))
     assert meter.count == 2
     assert meter.compute() == pytest.approx(50.0)
     meter.all_reduce()  # not distributed: unchanged

@@ -24,7 +24,8 @@ def _batches(seed: int = 0, n_batches: int = 3):
     for _ in range(n_batches):
         target = rng.integers(0, 4, size=(2, 8, 9))
         target[rng.random(target.shape) < 0.15] = IGNORE
-        pred = np.where(rng.random(target.shape) < 0.6, target, rng.integers(0, 5, size=target.shape))
+        wrong = rng.integers(0, 5, size=target.shape)
+        pred = np.where(rng.random(target.shape) < 0.6, target, wrong)
         pred[pred == IGNORE] = 4
         out.append((pred, target))
     return out

@@ -72,7 +72,7 @@ class SegmentationDataset(Dataset):
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {n} items")
-        index %= n
+        index = int(index) % n  # samplers may hand numpy ints; the rng wants the canonical index
         sample = self.load_sample(index)
         if self.transform is not None:
             sample = self.transform(sample, self.rng(index))

@@ -37,7 +37,7 @@ def _read_list(list_file: Path, image_dir: Path, label_dir: Path) -> list[tuple[
         if len(parts) != 2:
             raise DataError(f"{list_file}:{lineno}: expected '<image> <label>', got {line.strip()!r}")
         pair = (image_dir / _file_name(parts[0]), label_dir / _file_name(parts[1]))
-        for p, entry in zip(pair, parts):
+        for p, entry in zip(pair, parts, strict=True):
             if not p.is_file():
                 raise DataError(f"{list_file}:{lineno}: {p} not found (listed as {entry}, resolved by file name)")
         files.append(pair)
@@ -58,8 +58,7 @@ def camvid_files(root: str | Path, split: str) -> list[tuple[Path, Path]]:
         files = _read_list(list_file, image_dir, label_dir)
     else:
         images = list_images(image_dir)
-        labels = match_by_stem(images, label_dir, "label")
-        files = [(i, lab) for i, lab in zip(images, labels) if lab is not None]
+        files = list(zip(images, match_by_stem(images, label_dir, "label"), strict=True))
     if not files:
         source = list_file if list_file.is_file() else image_dir
         raise DataError(f"{source}: CamVid split {split!r} is empty; {layout}")
@@ -69,7 +68,9 @@ def camvid_files(root: str | Path, split: str) -> list[tuple[Path, Path]]:
 class CamVid(SegmentationDataset):
     """CamVid split as ``(image 3xHxW float32, label HxW int64)``; labels 0..10, 11 ignored."""
 
-    def __init__(self, root: str | Path, split: str = "train", transform: Transform | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, root: str | Path, split: str = "train", transform: Transform | None = None, seed: int = 0
+    ) -> None:
         self.root = Path(root)
         self.split = split
         super().__init__(CAMVID, camvid_files(self.root, split), transform, seed)

@@ -75,8 +75,7 @@ class FolderDataset(SegmentationDataset):
         images = list_images(image_dir)
         if not images:
             raise DataError(f"{image_dir}: no images found; {layout}")
-        masks = match_by_stem(images, mask_dir, "mask")
-        files = [(i, m) for i, m in zip(images, masks) if m is not None]
+        files = list(zip(images, match_by_stem(images, mask_dir, "mask"), strict=True))
         super().__init__(classes, files, transform, seed)
 
     def load_label(self, index: int) -> np.ndarray:

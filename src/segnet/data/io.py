@@ -98,24 +98,19 @@ def check_label_values(label: np.ndarray, num_classes: int, ignore_index: int, p
 
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name (hidden files skipped)."""
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    )
+    files = (p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return sorted(p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def match_by_stem(
-    images: list[Path], folder: Path, what: str, required: bool = True
-) -> list[Path | None]:
-    """For each image find the file in ``folder`` with the same stem (any image extension)."""
+def match_by_stem(images: list[Path], folder: Path, what: str) -> list[Path]:
+    """For each image, the file in ``folder`` with the same stem (any image extension)."""
     by_stem: dict[str, Path] = {}
     for p in list_images(folder) if folder.is_dir() else []:
         if p.stem in by_stem:
             raise DataError(f"{folder}: two {what} files share the stem {p.stem!r} ({by_stem[p.stem].name}, {p.name})")
         by_stem[p.stem] = p
-    out: list[Path | None] = []
-    for img in images:
-        match = by_stem.get(img.stem)
-        if match is None and required:
-            raise DataError(f"{img}: no {what} file with stem {img.stem!r} in {folder}")
-        out.append(match)
-    return out
+    missing = [img for img in images if img.stem not in by_stem]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DataError(f"{missing[0]}: no {what} file with stem {missing[0].stem!r} in {folder}{more}")
+    return [by_stem[img.stem] for img in images]

@@ -56,11 +56,10 @@ class SUNRGBD(SegmentationDataset):
         images = list_images(folders["rgb"])
         if not images:
             raise DataError(f"{folders['rgb']}: SUN RGB-D split {split!r} has no images; {layout}")
-        labels = match_by_stem(images, folders["label"], "label")
-        files = [(i, lab) for i, lab in zip(images, labels) if lab is not None]
+        files = list(zip(images, match_by_stem(images, folders["label"], "label"), strict=True))
         self.depth_files: list[Path] | None = None
         if use_depth:
-            self.depth_files = [p for p in match_by_stem(images, folders["depth"], "depth") if p is not None]
+            self.depth_files = match_by_stem(images, folders["depth"], "depth")
         super().__init__(SUNRGBD_CLASSES, files, transform, seed)
 
     def load_label(self, index: int) -> np.ndarray:

@@ -108,7 +108,10 @@ class RandomHorizontalFlip:
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         if rng.random() >= self.p:
             return sample
-        flip = lambda x: None if x is None else _pil(x, "RandomHorizontalFlip").transpose(Image.FLIP_LEFT_RIGHT)  # noqa: E731
+
+        def flip(im: object) -> Image.Image | None:
+            return None if im is None else _pil(im, "RandomHorizontalFlip").transpose(Image.FLIP_LEFT_RIGHT)
+
         return Sample(flip(sample.image), flip(sample.label), flip(sample.depth))
 
     def __repr__(self) -> str:
@@ -155,8 +158,11 @@ class RandomScaleCrop:
         x = int(rng.integers(0, pw - cw + 1))
         y = int(rng.integers(0, ph - ch + 1))
         box = (x, y, x + cw, y + ch)
-        crop = lambda im: None if im is None else im.crop(box)  # noqa: E731
-        return Sample(crop(image), crop(label), crop(depth))
+        return Sample(
+            image.crop(box),
+            None if label is None else label.crop(box),
+            None if depth is None else depth.crop(box),
+        )
 
     def __repr__(self) -> str:
         return f"RandomScaleCrop(size={self.size}, scale={self.scale}, ignore_index={self.ignore_index})"

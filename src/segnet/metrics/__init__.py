@@ -1,4 +1,4 @@
-"""Evaluation metrics of the SegNet paper: G, C, mIoU from a confusion matrix, and boundary F1 (BF)."""
+"""Evaluation metrics of the SegNet paper: G, C, mIoU (confusion matrix) and boundary F1 (BF)."""
 
 from segnet.metrics.boundary import BoundaryF1Meter, boundary_f1
 from segnet.metrics.confusion import ConfusionMatrix, metrics_from_confusion

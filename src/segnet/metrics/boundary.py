@@ -54,14 +54,17 @@ def _disk_offsets(tolerance: float, row_stride: int) -> np.ndarray:
     return (dy[inside] * row_stride + dx[inside]).astype(np.int64)
 
 
-def _matched(labels: np.ndarray, edges: np.ndarray, other: np.ndarray, tolerance: float) -> np.ndarray:
+def _matched(
+    labels: np.ndarray, edges: np.ndarray, other: np.ndarray, tolerance: float
+) -> np.ndarray:
     """For each boundary pixel of ``labels`` (row-major order of ``edges``), whether ``other``
     (class at its boundary pixels, -1 elsewhere) has a pixel of the same class within ``tolerance``.
 
     Equal to thresholding a per-class Euclidean distance transform, but one pass over the disk of
     offsets serves every class, because a pixel lies on the boundary of its own class only. At the
-    paper's tolerance the disk has ~70 offsets, which is ~20x faster than one
-    ``scipy.ndimage.distance_transform_edt`` per class and map (360 x 480, 11 classes).
+    paper's tolerance (4.5 px on 360 x 480) the disk has 69 offsets: 101 CamVid-sized images with
+    11 classes take ~1.2 s, against ~15 s for one ``scipy.ndimage.distance_transform_edt`` per
+    class and map. Cost grows with tolerance^2, so very large tolerances are slower.
     """
     r = int(math.floor(tolerance))
     padded = np.pad(other, r, constant_values=-1)
@@ -88,7 +91,7 @@ def boundary_f1(
     ignore_index: int | None = None,
     tolerance_ratio: float = DEFAULT_TOLERANCE_RATIO,
 ) -> float:
-    """BF score of one H x W label map in [0, 1]: mean boundary F1 over classes (NaN if none has a boundary).
+    """BF of one H x W label map in [0, 1]: mean boundary F1 over classes (NaN: no boundary).
 
     The match tolerance is ``tolerance_ratio`` times the image diagonal (0.75% in the SegNet
     paper). See the module docstring for how borders, ignored pixels and absent classes count.
@@ -106,7 +109,9 @@ def boundary_f1(
         valid &= target != ignore_index
     bad = valid & ((pred < 0) | (pred >= num_classes))
     if bad.any():
-        raise ValueError(f"predictions must be class indices in [0, {num_classes}), found {pred[bad][0]}")
+        raise ValueError(
+            f"predictions must be class indices in [0, {num_classes}), found {pred[bad][0]}"
+        )
 
     gt_edges, pred_edges = _edges(target, valid), _edges(pred, valid)
     tolerance = tolerance_ratio * math.hypot(*target.shape)
@@ -152,7 +157,9 @@ class BoundaryF1Meter:
         self.total = 0.0
         self.count = 0
 
-    def update(self, pred_batch: torch.Tensor | np.ndarray, target_batch: torch.Tensor | np.ndarray) -> None:
+    def update(
+        self, pred_batch: torch.Tensor | np.ndarray, target_batch: torch.Tensor | np.ndarray
+    ) -> None:
         """Score each image of an N x H x W (or single H x W) batch; NaN images are not counted."""
         preds, targets = _as_numpy(pred_batch), _as_numpy(target_batch)
         if preds.shape != targets.shape or preds.ndim not in (2, 3):
@@ -163,7 +170,9 @@ class BoundaryF1Meter:
         if preds.ndim == 2:
             preds, targets = preds[None], targets[None]
         for pred, target in zip(preds, targets):
-            score = boundary_f1(pred, target, self.num_classes, self.ignore_index, self.tolerance_ratio)
+            score = boundary_f1(
+                pred, target, self.num_classes, self.ignore_index, self.tolerance_ratio
+            )
             if not math.isnan(score):
                 self.total += score
                 self.count += 1

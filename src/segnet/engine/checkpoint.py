@@ -1,0 +1,123 @@
+"""Checkpoints that rebuild their model alone, written atomically, read with ``weights_only``.
+
+A checkpoint carries the model spec, the class list and the input normalisation, so
+``segnet evaluate``/``predict`` need nothing but the file. Writing goes to a temporary file in
+the same folder, fsync'd, then renamed over the target: a crash leaves the old file intact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data import ClassSet
+from ..models import ModelSpec, create_model_from_spec
+
+FORMAT = "segnet-checkpoint-v1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, unreadable or does not fit what is asked of it."""
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class LoadedModel:
+    """A model rebuilt from a checkpoint with what inference needs to use it."""
+
+    model: nn.Module
+    spec: ModelSpec
+    classes: ClassSet
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    size: tuple[int, int] | None  # training/inference HxW; None = native size
+    path: str
+
+
+def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """State dict of the bare model (unwrapping DDP and torch.compile)."""
+    model = getattr(model, "module", model)
+    model = getattr(model, "_orig_mod", model)
+    return model.state_dict()
+
+
+def make_checkpoint(
+    model: nn.Module,
+    classes: ClassSet,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    size: tuple[int, int] | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    bare = getattr(model, "module", model)
+    spec: ModelSpec = bare.spec
+    return {
+        "format": FORMAT,
+        "model": spec.to_dict(),
+        "classes": classes.to_dict(),
+        "normalization": {"mean": list(mean), "std": list(std)},
+        "size": list(size) if size else None,
+        "state_dict": model_state(model),
+        **extra,
+    }
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({first_line})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a segnet checkpoint (no '{FORMAT}' format tag)")
+    return data
+
+
+def load_model(
+    path: str | Path,
+    expect_model: str | None = None,
+    expect_num_classes: int | None = None,
+    map_location: str | torch.device = "cpu",
+) -> LoadedModel:
+    """Rebuild the model of a checkpoint; mismatches with what the caller expects are errors."""
+    data = read_checkpoint(path)
+    spec = ModelSpec.from_dict(data["model"])
+    if expect_model is not None and spec.name != expect_model:
+        raise CheckpointError(f"{path}: checkpoint holds model '{spec.name}', expected '{expect_model}'")
+    if expect_num_classes is not None and spec.num_classes != expect_num_classes:
+        raise CheckpointError(
+            f"{path}: checkpoint has {spec.num_classes} classes, the dataset has {expect_num_classes}"
+        )
+    model = create_model_from_spec(spec)
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: weights do not fit model '{spec.name}' ({str(error).splitlines()[0]})") from None
+    model.to(map_location).eval()
+    norm = data["normalization"]
+    size = tuple(data["size"]) if data.get("size") else None
+    return LoadedModel(model, spec, ClassSet.from_dict(data["classes"]), tuple(norm["mean"]),
+                       tuple(norm["std"]), size, str(path))  # type: ignore[arg-type]

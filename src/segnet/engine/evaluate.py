@@ -1,0 +1,92 @@
+"""Evaluation as in the paper: G, C and mIoU from one confusion matrix, plus boundary F1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..data import ClassSet, SegmentationDataset
+from ..inference import logits_at_size
+from ..metrics import BoundaryF1Meter, ConfusionMatrix
+
+
+def _labelled(result: dict[str, Any], classes: ClassSet) -> dict[str, Any]:
+    per_class = {}
+    for name, values in zip(classes.names, result["per_class"]):
+        per_class[name] = {"accuracy": values["accuracy"], "iou": values["iou"], "pixels": values["support"]}
+    result = dict(result)
+    result["per_class"] = per_class
+    return result
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module,
+    dataset: SegmentationDataset,
+    size: tuple[int, int] | None,
+    device: torch.device,
+    amp: str = "none",
+    channels_last: bool = False,
+    batch_size: int = 1,
+    workers: int = 0,
+    compute_bf: bool = True,
+    save_predictions: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Score ``model`` on ``dataset`` at the labels' own resolution (metrics in percent).
+
+    The dataset should keep native sizes (no resize in its transform): images are resized to
+    ``size`` for the model and the logits brought back, as users will run it.
+    """
+    classes = dataset.classes
+    confusion = ConfusionMatrix(classes.num_classes, classes.ignore_index)
+    boundary = BoundaryF1Meter(classes.num_classes, classes.ignore_index) if compute_bf else None
+    out_dir = Path(save_predictions) if save_predictions else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    was_training = model.training
+    model.eval()
+    index = 0
+    for images, labels in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
+        logits = logits_at_size(model, images.to(device), size, amp, channels_last)
+        pred = logits.argmax(1).cpu()
+        confusion.update(pred, labels)
+        if boundary is not None:
+            boundary.update(pred.numpy(), labels.numpy())
+        if out_dir:
+            for label_map in pred.numpy().astype(np.uint8):
+                stem = Path(dataset.files[index][0]).stem
+                Image.fromarray(label_map).save(out_dir / f"{stem}.png")
+                index += 1
+    model.train(was_training)
+    result = _labelled(confusion.compute(), classes)
+    result["bf"] = boundary.compute() if boundary is not None else None
+    result["num_images"] = len(dataset)
+    return result
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The per-class table and the four headline figures, as printed by `segnet evaluate`."""
+    lines = [f"{'class':<16}{'accuracy':>10}{'IoU':>8}{'pixels':>12}"]
+    for name, values in result["per_class"].items():
+        acc, iou = values["accuracy"], values["iou"]
+        lines.append(f"{name:<16}{_pct(acc):>10}{_pct(iou):>8}{values['pixels']:>12}")
+    bf = result.get("bf")
+    lines.append(
+        f"G (global accuracy) {result['global_accuracy']:.2f}  C (class average) {result['class_accuracy']:.2f}"
+        f"  mIoU {result['miou']:.2f}  BF {'n/a' if bf is None else f'{bf:.2f}'}"
+        f"  ({result['num_images']} images)"
+    )
+    return "\n".join(lines)
+
+
+def _pct(value: float) -> str:
+    return "-" if value != value else f"{value:.2f}"  # NaN: class absent
