@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import models_cmd
+from . import evaluate_cmd, models_cmd, train_cmd
 
 # Each subcommand module provides `add_parser(subparsers)` and `run(args) -> int`.
-SUBCOMMANDS = [models_cmd]
+SUBCOMMANDS = [models_cmd, train_cmd, evaluate_cmd]
 
 
 class UserError(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..models import create_model, list_models, measure_complexity, model_entry
+from .common import parse_size
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -19,18 +20,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size '{text}' is not of the form HxW, e.g. 360x480") from None
-    if height < 1 or width < 1:
-        raise ValueError(f"size '{text}' must be positive")
-    return height, width
-
-
 def run(args: argparse.Namespace) -> int:
-    height, width = parse_size(args.size)
+    size = parse_size(args.size)
+    if size is None:
+        raise ValueError("segnet models needs a concrete --size such as 360x480")
+    height, width = size
     header = f"{'model':<24}{'params (M)':>11}{'GFLOPs':>9}{'idx int64 (MB)':>16}{'idx compact (MB)':>18}  description"
     print(f"costs at 3x{height}x{width}, {args.num_classes} classes")
     print(header)

@@ -121,3 +121,17 @@ def load_model(
     size = tuple(data["size"]) if data.get("size") else None
     return LoadedModel(model, spec, ClassSet.from_dict(data["classes"]), tuple(norm["mean"]),
                        tuple(norm["std"]), size, str(path))  # type: ignore[arg-type]
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a text file via a temporary file and rename, like the checkpoints."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -37,6 +37,7 @@ class TrainConfig:
     checkpoint_minutes: float = 10.0  # also write last.pt mid-epoch this often
     max_steps: int | None = None  # stop after this many optimiser steps in total (smoke runs)
     run_dir: str = "runs/train"
+    resume: bool = False  # continue from run_dir/last.pt (model, optimiser, progress, RNG)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -1,0 +1,27 @@
+"""Argument parsing helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """'360x480' -> (360, 480); 'native' or None -> None (keep each image's size)."""
+    if text is None or text.lower() == "native":
+        return None
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size '{text}' is not of the form HxW, e.g. 360x480") from None
+    if height < 1 or width < 1:
+        raise ValueError(f"size '{text}' must be positive")
+    return height, width
+
+
+def next_free_dir(parent: str | Path, stem: str) -> Path:
+    """parent/stem-1, parent/stem-2, ...: the first that does not exist yet."""
+    parent = Path(parent)
+    number = 1
+    while (parent / f"{stem}-{number}").exists():
+        number += 1
+    return parent / f"{stem}-{number}"

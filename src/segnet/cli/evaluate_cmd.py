@@ -1,0 +1,62 @@
+"""`segnet evaluate`: G, C, mIoU and BF of a checkpoint on a dataset split, as in the paper."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ..data import build_dataset, eval_transform
+from ..engine import evaluate_model, format_report, load_model
+from ..engine.checkpoint import atomic_write_text
+from .common import parse_size
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "evaluate", help="score a checkpoint on a dataset split (G, C, mIoU, BF)",
+        description="Evaluate a checkpoint: global accuracy G, class-average accuracy C, mIoU and "
+        "boundary F1 (BF, tolerance 0.75%% of the image diagonal), at the labels' own resolution. "
+        "Prints a per-class table and writes OUTPUT/metrics.json (percent).",
+    )
+    p.add_argument("--weights", required=True, help="checkpoint (.pt) written by segnet train")
+    p.add_argument("--dataset", default="camvid", choices=["camvid", "sunrgbd", "folder"])
+    p.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
+    p.add_argument("--split", default="val", help="split: train, val or test (default val)")
+    p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's training size)")
+    p.add_argument("--output", default=None, help="folder for metrics.json (default: next to the checkpoint)")
+    p.add_argument("--save-predictions", metavar="DIR", help="write predicted label PNGs here")
+    p.add_argument("--classes-file", help="folder dataset: classes.json")
+    p.add_argument("--use-depth", action="store_true", help="SUN RGB-D: depth as a 4th channel")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--amp", default="none", choices=["none", "bf16"])
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--no-bf", action="store_true", help="skip the boundary F1 score")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    extra = {"use_depth": True} if args.use_depth else {}
+    if args.classes_file:
+        extra["classes_file"] = args.classes_file
+    dataset = build_dataset(args.dataset, args.data_root, args.split, eval_transform(None), 0, **extra)
+    device = torch.device(args.device)
+    loaded = load_model(args.weights, expect_num_classes=dataset.classes.num_classes, map_location=device)
+    if loaded.classes.names != dataset.classes.names:
+        raise ValueError(f"{args.weights}: trained on classes {list(loaded.classes.names)[:3]}..., "
+                         f"the dataset has {list(dataset.classes.names)[:3]}...")
+    size = parse_size(args.size) if args.size else loaded.size
+    result = evaluate_model(loaded.model, dataset, size, device, args.amp, batch_size=args.batch_size,
+                            workers=args.workers, compute_bf=not args.no_bf,
+                            save_predictions=args.save_predictions, progress=not args.no_progress)
+    result.update(model=loaded.spec.name, weights=str(args.weights), split=args.split,
+                  size=list(size) if size else None)
+    print(format_report(result))
+    output = Path(args.output) if args.output else Path(args.weights).parent
+    atomic_write_text(output / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")
+    print(f"metrics written to {output / 'metrics.json'}")
+    return 0

@@ -1,0 +1,85 @@
+"""`segnet train`: fills a TrainConfig from the command line and runs the training loop."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from ..engine import TrainConfig, train
+from .common import next_free_dir, parse_size
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train", help="train a model (SGD, weighted cross-entropy, validation, checkpoints)",
+        description="Train a segmentation model. Writes RUN_DIR/config.json, metrics.csv, best.pt, "
+        "last.pt and loss/mIoU plots. Run under torchrun for distributed data-parallel training. "
+        "Unset options take TrainConfig's defaults, or with --resume the run's own config.json.",
+    )
+    defaults = TrainConfig()
+    p.add_argument("--model", help=f"model name (default {defaults.model}; see `segnet models`)")
+    p.add_argument("--dataset", choices=["camvid", "sunrgbd", "folder"], help="dataset kind (default camvid)")
+    p.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
+    p.add_argument("--train-split", help="training split (default train)")
+    p.add_argument("--val-split", help="validation split, or 'none' (default val)")
+    p.add_argument("--size", help="training HxW, or 'native' (default 360x480)")
+    p.add_argument("--epochs", type=int, help=f"epochs (default {defaults.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"images per process and micro-batch (default {defaults.batch_size})")
+    p.add_argument("--accum-steps", type=int, help="micro-batches per optimiser step (default 1)")
+    p.add_argument("--lr", type=float, help=f"learning rate (default {defaults.lr})")
+    p.add_argument("--schedule", choices=["poly", "constant"], help="learning-rate schedule (default poly)")
+    p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9, the paper's)")
+    p.add_argument("--weight-decay", type=float, help="SGD weight decay (default 5e-4, the paper's)")
+    p.add_argument("--class-weights", choices=["median", "none"], help="median frequency balancing (default) or none")
+    p.add_argument("--encoder-weights", help="torchvision vgg16/vgg16_bn state dict for the encoder")
+    p.add_argument("--no-scale-aug", dest="scale_aug", action="store_const", const=False,
+                   help="only flips, no random scale and crop")
+    p.add_argument("--use-depth", action="store_const", const=True, help="SUN RGB-D: depth as a 4th channel")
+    p.add_argument("--classes-file", help="folder dataset: classes.json")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="device (default cpu)")
+    p.add_argument("--amp", choices=["none", "bf16"], help="bf16 autocast (default none)")
+    p.add_argument("--channels-last", action="store_const", const=True, help="channels-last memory format")
+    p.add_argument("--workers", type=int, help="data loader processes (default 2)")
+    p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and augmentation (default 0)")
+    p.add_argument("--val-every", type=int, help="epochs between validations (default 1)")
+    p.add_argument("--checkpoint-minutes", type=float, help="also save last.pt mid-epoch this often (default 10)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps in all")
+    p.add_argument("--run-dir", help="run directory (default runs/<model>-<dataset>-N)")
+    p.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt exactly where it stopped")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def build_config(args: argparse.Namespace) -> TrainConfig:
+    base = TrainConfig()
+    if args.resume:
+        if not args.run_dir:
+            raise ValueError("--resume needs --run-dir, the run to continue")
+        saved = Path(args.run_dir) / "config.json"
+        if not (Path(args.run_dir) / "last.pt").is_file():
+            raise ValueError(f"{args.run_dir}: no last.pt to resume from")
+        if saved.is_file():
+            base = TrainConfig.from_dict(json.loads(saved.read_text()))
+    values = {}
+    for field in fields(TrainConfig):
+        given = getattr(args, field.name, None)
+        if given is not None:
+            values[field.name] = given
+    if "size" in values:
+        values["size"] = parse_size(values["size"])
+    if isinstance(values.get("val_split"), str) and values["val_split"].lower() == "none":
+        values["val_split"] = None
+    config = TrainConfig.from_dict({**vars(base), **values})
+    config.resume = bool(args.resume)
+    if not args.run_dir:
+        config.run_dir = str(next_free_dir("runs", f"{config.model}-{config.dataset}"))
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    config = build_config(args)
+    run_dir = train(config, progress_bar=not args.no_progress)
+    print(f"run directory: {run_dir}")
+    return 0

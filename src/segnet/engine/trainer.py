@@ -1,0 +1,277 @@
+"""The training loop: SGD on weighted pixel-wise cross-entropy, validation, checkpoints, resume.
+
+Reads top to bottom: set-up (data, model, optimiser, resume), then epochs of optimiser steps,
+each epoch ending with validation, metrics.csv, plots and checkpoints. Works in one process or
+under ``torchrun`` (DDP: DistributedSampler, gradients all-reduced, only rank 0 writes files).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from contextlib import nullcontext
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from tqdm import tqdm
+
+from ..data import IMAGENET_MEAN, IMAGENET_STD, build_dataset, cached_median_frequency_weights, eval_transform
+from ..data.transforms import Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize, ToTensor
+from ..inference import autocast_context
+from ..models import create_model, load_vgg16_encoder_weights
+from .checkpoint import CheckpointError, atomic_save, make_checkpoint, read_checkpoint
+from .config import TrainConfig
+from .distributed import DistInfo, all_reduce_sum, barrier, init_distributed
+from .evaluate import evaluate_model
+from .loss import loss_normalizer, summed_cross_entropy
+from .plots import plot_metrics
+
+METRICS_FIELDS = ["epoch", "step", "lr", "train_loss", "images_per_s", "epoch_seconds",
+                  "val_global_accuracy", "val_class_accuracy", "val_miou"]
+
+
+class SkipSampler(Sampler[int]):
+    """A sampler's order with its first ``skip`` items dropped: resuming in the middle of an epoch."""
+
+    def __init__(self, sampler: DistributedSampler, skip: int) -> None:
+        self.sampler, self.skip = sampler, skip
+
+    def __iter__(self) -> Iterator[int]:
+        for position, index in enumerate(self.sampler):
+            if position >= self.skip:
+                yield index
+
+    def __len__(self) -> int:
+        return max(0, len(self.sampler) - self.skip)
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 0  # current epoch (0-based)
+    step_in_epoch: int = 0  # optimiser steps done in this epoch
+    global_step: int = 0
+    best_miou: float = -1.0
+
+
+def training_transform(cfg: TrainConfig, ignore_index: int) -> Compose:
+    """Resize to the training size, then (optionally) random scale 0.75-1.25 and crop back, flip."""
+    steps: list = [] if cfg.size is None else [Resize(*cfg.size)]
+    if cfg.scale_aug:
+        steps.append(RandomScaleCrop(cfg.size, scale=(0.75, 1.25), ignore_index=ignore_index))
+    steps += [RandomHorizontalFlip(0.5), ToTensor(), Normalize()]
+    return Compose(steps)
+
+
+def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    if cfg.schedule == "constant":
+        return cfg.lr
+    return cfg.lr * (1 - min(step, total_steps) / max(1, total_steps)) ** 0.9
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _append_csv(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=METRICS_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row.get(k, "") for k in METRICS_FIELDS})
+
+
+def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
+    """Train as configured; returns the run directory (with best.pt, last.pt, metrics.csv, plots)."""
+    cfg.validate()
+    dist_info = init_distributed(cfg.device)
+    device = torch.device(cfg.device, dist_info.local_rank) if cfg.device == "cuda" else torch.device("cpu")
+    run_dir = Path(cfg.run_dir)
+    last_path = run_dir / "last.pt"
+    if last_path.exists() and not cfg.resume:
+        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+
+    # Data: the same seeded augmentations whatever the number of processes or workers.
+    extra = {"use_depth": cfg.use_depth} if cfg.dataset == "sunrgbd" else {}
+    if cfg.dataset == "folder" and cfg.classes_file:
+        extra["classes_file"] = cfg.classes_file
+    probe = build_dataset(cfg.dataset, cfg.data_root, cfg.train_split, None, cfg.seed, **extra)
+    classes = probe.classes
+    train_set = build_dataset(cfg.dataset, cfg.data_root, cfg.train_split,
+                              training_transform(cfg, classes.ignore_index), cfg.seed, **extra)
+    val_set = None
+    if cfg.val_split:
+        val_set = build_dataset(cfg.dataset, cfg.data_root, cfg.val_split, eval_transform(None), cfg.seed, **extra)
+    micro_batches_per_epoch = len(train_set) // (cfg.batch_size * dist_info.world_size)
+    steps_per_epoch = micro_batches_per_epoch // cfg.accum_steps
+    if steps_per_epoch < 1:
+        raise ValueError(f"{len(train_set)} training images are fewer than one global batch of "
+                         f"{cfg.batch_size * cfg.accum_steps * dist_info.world_size}")
+    total_steps = cfg.epochs * steps_per_epoch
+
+    class_weights = None
+    if cfg.class_weights == "median":
+        # Rank 0 computes and caches; the others then read the cache.
+        cache = Path(os.environ.get("SEGNET_CACHE", Path.home() / ".cache" / "segnet"))
+        if dist_info.is_main:
+            class_weights = cached_median_frequency_weights(probe, cache)
+        barrier()
+        if not dist_info.is_main:
+            class_weights = cached_median_frequency_weights(probe, cache)
+
+    # Model and optimiser, identical on every rank.
+    torch.manual_seed(cfg.seed)
+    in_channels = 4 if cfg.use_depth else 3
+    model = create_model(cfg.model, classes.num_classes, in_channels)
+    if cfg.encoder_weights:
+        if not hasattr(model, "encoder") or not hasattr(model.encoder, "conv_units"):
+            raise ValueError(f"model '{cfg.model}' has no VGG16 encoder to load {cfg.encoder_weights} into")
+        load_vgg16_encoder_weights(model.encoder, cfg.encoder_weights)
+    model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    state = Progress()
+    if cfg.resume and last_path.exists():
+        state = _resume(last_path, model, optimizer, cfg, classes)
+    if dist_info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(run_dir / "config.json")
+    trained = DistributedDataParallel(model) if dist_info.enabled else model
+
+    def save(path: Path, extra_fields: dict[str, Any]) -> None:
+        if dist_info.is_main:
+            atomic_save(make_checkpoint(model, classes, IMAGENET_MEAN, IMAGENET_STD, cfg.size, **extra_fields), path)
+
+    def training_state() -> dict[str, Any]:
+        return {"optimizer": optimizer.state_dict(), "progress": vars(state).copy(), "rng": _rng_state(),
+                "config": vars(cfg).copy() | {"size": list(cfg.size) if cfg.size else None}}
+
+    last_save = time.monotonic()
+    while state.epoch < cfg.epochs and (cfg.max_steps is None or state.global_step < cfg.max_steps):
+        epoch_start = time.monotonic()
+        train_set.set_epoch(state.epoch)
+        sampler = DistributedSampler(train_set, num_replicas=dist_info.world_size, rank=dist_info.rank,
+                                     shuffle=True, seed=cfg.seed, drop_last=True)
+        sampler.set_epoch(state.epoch)
+        skip = state.step_in_epoch * cfg.accum_steps * cfg.batch_size
+        loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=SkipSampler(sampler, skip),
+                            num_workers=cfg.workers, drop_last=True, pin_memory=device.type == "cuda")
+        batches = iter(loader)
+        trained.train()
+        loss_sum, images_seen = 0.0, 0
+        bar = tqdm(total=steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
+                   disable=not (progress_bar and dist_info.is_main), unit="step", dynamic_ncols=True)
+        while state.step_in_epoch < steps_per_epoch:
+            if cfg.max_steps is not None and state.global_step >= cfg.max_steps:
+                break
+            step_start = time.monotonic()
+            lr = learning_rate(cfg, state.global_step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss_value = _optimiser_step(cfg, trained, optimizer, batches, class_weights, classes.ignore_index,
+                                         device, dist_info)
+            state.step_in_epoch += 1
+            state.global_step += 1
+            step_images = cfg.batch_size * cfg.accum_steps * dist_info.world_size
+            loss_sum += loss_value
+            images_seen += step_images
+            bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{step_images / (time.monotonic() - step_start):.2f}")
+            bar.update(1)
+            if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
+                save(last_path, training_state())
+                last_save = time.monotonic()
+        bar.close()
+        if state.step_in_epoch < steps_per_epoch:  # stopped by max_steps inside the epoch
+            save(last_path, training_state())
+            break
+        epoch_seconds = time.monotonic() - epoch_start
+        row: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.global_step, "lr": f"{lr:.6g}",
+                               "train_loss": f"{loss_sum / max(1, state.step_in_epoch):.5f}",
+                               "images_per_s": f"{images_seen / epoch_seconds:.3f}",
+                               "epoch_seconds": f"{epoch_seconds:.1f}"}
+        is_last_epoch = state.epoch + 1 == cfg.epochs
+        improved = False
+        if val_set is not None and ((state.epoch + 1) % cfg.val_every == 0 or is_last_epoch):
+            if dist_info.is_main:
+                result = evaluate_model(model, val_set, cfg.size, device, cfg.amp, cfg.channels_last,
+                                        compute_bf=False, progress=progress_bar)
+                row.update(val_global_accuracy=f"{result['global_accuracy']:.3f}",
+                           val_class_accuracy=f"{result['class_accuracy']:.3f}", val_miou=f"{result['miou']:.3f}")
+                improved = result["miou"] > state.best_miou
+                state.best_miou = max(state.best_miou, result["miou"])
+                print(f"epoch {state.epoch + 1}: loss {row['train_loss']}  val G {result['global_accuracy']:.2f}"
+                      f"  C {result['class_accuracy']:.2f}  mIoU {result['miou']:.2f}", flush=True)
+            barrier()
+        state.epoch += 1
+        state.step_in_epoch = 0
+        if dist_info.is_main:
+            _append_csv(run_dir / "metrics.csv", row)
+            plot_metrics(run_dir / "metrics.csv", run_dir)
+            if improved or val_set is None:
+                save(run_dir / "best.pt", {"progress": vars(state).copy()})
+        save(last_path, training_state())
+        last_save = time.monotonic()
+    barrier()
+    return run_dir
+
+
+def _optimiser_step(cfg, model, optimizer, batches, class_weights, ignore_index, device, dist_info: DistInfo) -> float:
+    """One optimiser step over ``accum_steps`` micro-batches; returns the step's mean loss."""
+    micro = [next(batches) for _ in range(cfg.accum_steps)]
+    # Normalise by the global batch's labelled weight, so DDP/accumulation equal one big batch.
+    normalizer = sum(loss_normalizer(target, class_weights, ignore_index) for _, target in micro)
+    normalizer = all_reduce_sum(torch.as_tensor(normalizer, dtype=torch.float64)).clamp_min(1.0)
+    optimizer.zero_grad(set_to_none=True)
+    loss_total = torch.zeros((), dtype=torch.float64)
+    for position, (images, target) in enumerate(micro):
+        images = images.to(device, non_blocking=True)
+        target = target.to(device, non_blocking=True)
+        if cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        sync_now = position == len(micro) - 1
+        context = model.no_sync() if (dist_info.enabled and not sync_now) else nullcontext()
+        with context:
+            with autocast_context(device, cfg.amp):
+                logits = model(images)
+            loss_sum = summed_cross_entropy(logits, target, class_weights, ignore_index)
+            (loss_sum * (dist_info.world_size / normalizer.item())).backward()
+        loss_total += loss_sum.detach().double().cpu()
+    optimizer.step()
+    loss_total = all_reduce_sum(loss_total)
+    value = (loss_total / normalizer).item()
+    if not math.isfinite(value):
+        raise FloatingPointError(f"training loss became {value} at lr {optimizer.param_groups[0]['lr']:.3g}; "
+                                 "lower --lr or check the labels")
+    return value
+
+
+def _resume(path: Path, model: nn.Module, optimizer, cfg: TrainConfig, classes) -> Progress:
+    data = read_checkpoint(path)
+    if data["model"]["name"] != cfg.model or data["model"]["num_classes"] != classes.num_classes:
+        raise CheckpointError(f"{path}: holds model '{data['model']['name']}' with {data['model']['num_classes']} "
+                              f"classes, this run trains '{cfg.model}' with {classes.num_classes}")
+    if "optimizer" not in data:
+        raise CheckpointError(f"{path}: has no training state to resume from")
+    model.load_state_dict(data["state_dict"])
+    optimizer.load_state_dict(data["optimizer"])
+    _set_rng_state(data["rng"])
+    return Progress(**data["progress"])

@@ -1,0 +1,149 @@
+"""`segnet train` / `segnet evaluate` end to end on a tiny CamVid-layout dataset."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.metrics import confusion_matrix
+
+from segnet.cli.main import main
+
+COMMON = ["--model", "segnet_basic", "--size", "32x48", "--batch-size", "2", "--workers", "0",
+          "--no-progress", "--lr", "0.05"]
+
+
+def train_args(root, run_dir, *extra):
+    return ["train", "--data-root", str(root), "--run-dir", str(run_dir), *COMMON, *extra]
+
+
+def weights(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_run_directory_is_complete(tiny_camvid, tmp_path):
+    run = tmp_path / "run"
+    assert main(train_args(tiny_camvid, run, "--epochs", "2")) == 0
+    for name in ("config.json", "metrics.csv", "best.pt", "last.pt", "loss.png", "val_miou.png"):
+        assert (run / name).is_file(), name
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert all(float(r["val_miou"]) >= 0 for r in rows)
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "segnet_basic" and config["size"] == [32, 48]
+    last = torch.load(run / "last.pt", weights_only=True)
+    assert last["progress"]["epoch"] == 2 and last["classes"]["names"][0] == "Sky"
+
+
+def test_interrupted_run_resumes_exactly(tiny_camvid, tmp_path):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    assert main(train_args(tiny_camvid, straight, "--epochs", "2")) == 0
+    # Stop in the middle of epoch 2 (4 steps per epoch), then resume to the end.
+    assert main(train_args(tiny_camvid, interrupted, "--epochs", "2", "--max-steps", "5")) == 0
+    assert torch.load(interrupted / "last.pt", weights_only=True)["progress"]["step_in_epoch"] == 1
+    assert main(["train", "--run-dir", str(interrupted), "--resume", "--max-steps", "1000", "--no-progress"]) == 0
+    a, b = weights(straight / "last.pt"), weights(interrupted / "last.pt")
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+    rows = list(csv.DictReader((interrupted / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+
+
+def test_existing_run_is_not_overwritten(tiny_camvid, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(train_args(tiny_camvid, run, "--epochs", "1", "--max-steps", "1")) == 0
+    before = (run / "last.pt").read_bytes()
+    assert main(train_args(tiny_camvid, run, "--epochs", "1")) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (run / "last.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty", "bad_label", "truncated"])
+def test_bad_data_is_a_one_line_error(tiny_camvid, tmp_path, capsys, problem):
+    import shutil
+
+    root = tmp_path / "data"
+    if problem != "missing":
+        shutil.copytree(tiny_camvid, root)
+    if problem == "empty":
+        for f in (root / "train").iterdir():
+            f.unlink()
+    elif problem == "bad_label":
+        Image.fromarray(np.full((48, 64), 40, np.uint8)).save(root / "trainannot" / "seq_000.png")
+    elif problem == "truncated":
+        data = (root / "train" / "seq_001.png").read_bytes()
+        (root / "train" / "seq_001.png").write_bytes(data[: len(data) // 2])
+    code = main(train_args(root, tmp_path / "run", "--epochs", "1", "--class-weights", "none"))
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("segnet train: error:")
+    if problem in ("bad_label", "truncated"):
+        assert "seq_00" in err
+
+
+def test_evaluate_writes_metrics_that_recompute_from_predictions(tiny_camvid, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(train_args(tiny_camvid, run, "--epochs", "2")) == 0
+    out, preds = tmp_path / "eval", tmp_path / "preds"
+    assert main(["evaluate", "--weights", str(run / "best.pt"), "--data-root", str(tiny_camvid), "--split", "val",
+                 "--output", str(out), "--save-predictions", str(preds), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "mIoU" in printed and "BF" in printed and "Bicyclist" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"global_accuracy", "class_accuracy", "miou", "bf", "per_class"} <= set(metrics)
+    # Independent recomputation from the saved label PNGs with scikit-learn.
+    truth, pred = [], []
+    for label_file in sorted((tiny_camvid / "valannot").iterdir()):
+        t = np.array(Image.open(label_file)).ravel()
+        p = np.array(Image.open(preds / label_file.name)).ravel()
+        keep = t != 11
+        truth.append(t[keep])
+        pred.append(p[keep])
+    truth, pred = np.concatenate(truth), np.concatenate(pred)
+    cm = confusion_matrix(truth, pred, labels=list(range(11)))
+    assert metrics["global_accuracy"] == pytest.approx(100 * np.trace(cm) / cm.sum(), abs=1e-6)
+    present = cm.sum(1) > 0
+    recall = np.diag(cm)[present] / cm.sum(1)[present]
+    assert metrics["class_accuracy"] == pytest.approx(100 * recall.mean(), abs=1e-6)
+    union = cm.sum(0) + cm.sum(1) - np.diag(cm)
+    assert metrics["miou"] == pytest.approx(100 * (np.diag(cm)[union > 0] / union[union > 0]).mean(), abs=1e-6)
+
+
+def test_evaluate_rejects_checkpoint_of_other_class_count(tiny_camvid, tmp_path, capsys):
+    import segnet
+    from segnet.data import SUNRGBD_CLASSES
+    from segnet.engine import atomic_save
+    from segnet.engine.checkpoint import make_checkpoint
+
+    ckpt = tmp_path / "sun.pt"
+    atomic_save(make_checkpoint(segnet.create_model("segnet_basic", 37), SUNRGBD_CLASSES, (0,) * 3, (1,) * 3, None), ckpt)
+    assert main(["evaluate", "--weights", str(ckpt), "--data-root", str(tiny_camvid), "--no-progress"]) == 2
+    assert "37 classes, the dataset has 11" in capsys.readouterr().err
+
+
+def test_two_process_gloo_equals_single_process(tiny_camvid, tmp_path):
+    """torchrun with 2 CPU processes (gloo) gives the weights of one process with the same global batch."""
+    args = ["--data-root", str(tiny_camvid), "--model", "segnet_basic", "--size", "32x48", "--workers", "0",
+            "--epochs", "1", "--batch-size", "1", "--val-split", "none", "--no-progress", "--lr", "0.05"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp_run, single_run = tmp_path / "ddp", tmp_path / "single"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "segnet.cli.main", "train", *args, "--run-dir", str(ddp_run)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert main(["train", *args, "--accum-steps", "2", "--run-dir", str(single_run)]) == 0
+    ddp, single = weights(ddp_run / "last.pt"), weights(single_run / "last.pt")
+    initial = __import__("segnet").create_model("segnet_basic", 11)
+    moved = False
+    for name, _ in initial.named_parameters():
+        assert torch.allclose(ddp[name], single[name], atol=1e-5, rtol=1e-4), name
+        moved |= not torch.allclose(ddp[name], initial.state_dict()[name])
+    assert moved  # training really changed the weights
