@@ -8,10 +8,11 @@ from .models import (
     load_vgg16_encoder_weights,
     mc_dropout_predict,
 )
+from .inference import Segmenter, load
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ModelSpec", "create_model", "create_model_from_spec", "list_models",
+    "ModelSpec", "Segmenter", "create_model", "load", "create_model_from_spec", "list_models",
     "load_vgg16_encoder_weights", "mc_dropout_predict", "__version__",
 ]

@@ -1,12 +1,20 @@
-"""Running a trained model on image tensors at the model's working size."""
+"""Running a trained model: logits at a working size, and the `Segmenter` API for users."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import nullcontext
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
+
+from .checkpoint import LoadedModel, load_model
+from .models import mc_dropout_predict
+from .weights import default_weights_path
 
 
 def autocast_context(device: torch.device, amp: str | None):
@@ -42,3 +50,103 @@ def logits_at_size(
     if logits.shape[-2:] != (height, width):
         logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
     return logits
+
+
+def image_to_tensor(image: "Image.Image | np.ndarray", mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """A PIL image or HxWx3 array (uint8, or float in [0, 1]) -> normalised float32 3xHxW tensor."""
+    if isinstance(image, Image.Image):
+        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    else:
+        array = np.asarray(image)
+        if array.ndim == 2:
+            array = np.repeat(array[..., None], 3, axis=2)
+        if array.ndim != 3 or array.shape[2] not in (3, 4):
+            raise ValueError(f"expected an HxWx3 RGB image array, got shape {array.shape}")
+        array = array[..., :3]
+        array = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array.astype(np.float32)
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+    mean_t = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+    return (tensor - mean_t) / std_t
+
+
+class Segmenter:
+    """A trained model ready to label images: ``segnet.load().predict(image)``.
+
+    Images of any size are resized to the model's working size and the labels come back at the
+    image's own size.
+    """
+
+    def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu",
+                 size: tuple[int, int] | None = None, amp: str = "none") -> None:
+        self.device = torch.device(device)
+        self.model = loaded.model.to(self.device).eval()
+        self.spec = loaded.spec
+        self.classes = loaded.classes
+        self.mean, self.std = loaded.mean, loaded.std
+        self.size = size if size is not None else loaded.size
+        self.amp = amp
+        self.weights_path = loaded.path
+
+    @classmethod
+    def load(cls, weights: str | Path | None = None, device: str | torch.device = "cpu",
+             size: tuple[int, int] | None = None, amp: str = "none") -> "Segmenter":
+        """Load a checkpoint from ``segnet train``, or the shipped CamVid model when None."""
+        path = default_weights_path() if weights is None else Path(weights)
+        return cls(load_model(path, map_location=device), device, size, amp)
+
+    @torch.no_grad()
+    def logits(self, batch: Tensor) -> Tensor:
+        """Float32 logits (N, K, H, W) for a normalised batch at the batch's own size."""
+        return logits_at_size(self.model, batch.to(self.device), self.size, self.amp)
+
+    def predict(self, image: "Image.Image | np.ndarray", return_probs: bool = False):
+        """Label map (HxW uint8 class indices); with ``return_probs`` also (K, H, W) float32 probabilities."""
+        logits = self.logits(image_to_tensor(image, self.mean, self.std)[None])[0]
+        labels = logits.argmax(0).to(torch.uint8).cpu().numpy()
+        if return_probs:
+            return labels, torch.softmax(logits, 0).cpu().numpy()
+        return labels
+
+    def predict_batch(self, images: Sequence["Image.Image | np.ndarray"]) -> list[np.ndarray]:
+        """Label maps for several images; same-size images run as one batch."""
+        tensors = [image_to_tensor(image, self.mean, self.std) for image in images]
+        results: list[np.ndarray | None] = [None] * len(tensors)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, t in enumerate(tensors):
+            by_size.setdefault(tuple(t.shape[-2:]), []).append(i)
+        for indices in by_size.values():
+            labels = self.logits(torch.stack([tensors[i] for i in indices])).argmax(1).to(torch.uint8).cpu()
+            for i, label in zip(indices, labels):
+                results[i] = label.numpy()
+        return results  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def predict_uncertainty(self, image: "Image.Image | np.ndarray", samples: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        """Bayesian models: (labels HxW uint8, uncertainty HxW float32) from Monte Carlo dropout."""
+        x = image_to_tensor(image, self.mean, self.std)[None].to(self.device)
+        height, width = x.shape[-2:]
+        if self.size is not None and tuple(self.size) != (height, width):
+            x = F.interpolate(x, size=tuple(self.size), mode="bilinear", align_corners=False, antialias=True)
+        mean, uncertainty = mc_dropout_predict(self.model, x, samples)
+        if mean.shape[-2:] != (height, width):
+            mean = F.interpolate(mean, size=(height, width), mode="bilinear", align_corners=False)
+            uncertainty = F.interpolate(uncertainty[None], size=(height, width), mode="bilinear",
+                                        align_corners=False)[0]
+        return mean[0].argmax(0).to(torch.uint8).cpu().numpy(), uncertainty[0].cpu().numpy()
+
+    def colorize(self, labels: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8 colours of the class palette."""
+        return self.classes.colorize(labels)
+
+    def overlay(self, image: "Image.Image | np.ndarray", labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+        """The colour labels blended over the image (alpha = share of the colours)."""
+        base = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)[..., :3]
+        blended = (1 - alpha) * base.astype(np.float32) + alpha * self.colorize(labels).astype(np.float32)
+        return blended.round().clip(0, 255).astype(np.uint8)
+
+
+def load(weights: str | Path | None = None, device: str | torch.device = "cpu",
+         size: tuple[int, int] | None = None, amp: str = "none") -> Segmenter:
+    """``segnet.load()``: the shipped CamVid model, or a checkpoint path."""
+    return Segmenter.load(weights, device, size, amp)

@@ -4,7 +4,7 @@ import torch
 import segnet
 from segnet.data import CAMVID_CLASSES
 from segnet.engine import CheckpointError, atomic_save, load_model
-from segnet.engine.checkpoint import make_checkpoint
+from segnet.checkpoint import make_checkpoint
 
 
 def test_atomic_save_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):

@@ -119,7 +119,7 @@ def test_evaluate_rejects_checkpoint_of_other_class_count(tiny_camvid, tmp_path,
     import segnet
     from segnet.data import SUNRGBD_CLASSES
     from segnet.engine import atomic_save
-    from segnet.engine.checkpoint import make_checkpoint
+    from segnet.checkpoint import make_checkpoint
 
     ckpt = tmp_path / "sun.pt"
     atomic_save(make_checkpoint(segnet.create_model("segnet_basic", 37), SUNRGBD_CLASSES, (0,) * 3, (1,) * 3, None), ckpt)

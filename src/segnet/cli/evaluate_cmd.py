@@ -10,7 +10,7 @@ import torch
 
 from ..data import build_dataset, eval_transform
 from ..engine import evaluate_model, format_report, load_model
-from ..engine.checkpoint import atomic_write_text
+from ..checkpoint import atomic_write_text
 from .common import parse_size
 
 

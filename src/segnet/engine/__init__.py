@@ -1,6 +1,6 @@
 """Training, evaluation and checkpoints (uses models, data and metrics; never the other way)."""
 
-from .checkpoint import CheckpointError, LoadedModel, atomic_save, load_model, read_checkpoint
+from ..checkpoint import CheckpointError, LoadedModel, atomic_save, load_model, read_checkpoint
 from .config import TrainConfig
 from .evaluate import evaluate_model, format_report
 from .trainer import train

@@ -27,7 +27,7 @@ from ..data import IMAGENET_MEAN, IMAGENET_STD, build_dataset, cached_median_fre
 from ..data.transforms import Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize, ToTensor
 from ..inference import autocast_context
 from ..models import create_model, load_vgg16_encoder_weights
-from .checkpoint import CheckpointError, atomic_save, make_checkpoint, read_checkpoint
+from ..checkpoint import CheckpointError, atomic_save, make_checkpoint, read_checkpoint
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, init_distributed
 from .evaluate import evaluate_model

@@ -16,14 +16,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data import ClassSet
-from ..models import ModelSpec, create_model_from_spec
+from .data import ClassSet
+from .models import ModelSpec, create_model_from_spec
 
 FORMAT = "segnet-checkpoint-v1"
 
 
 class CheckpointError(ValueError):
     """A checkpoint file that is missing, unreadable or does not fit what is asked of it."""
+
+
+def _default_mode() -> int:
+    """Permissions a plain open() would give (mkstemp makes files private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
@@ -35,6 +42,7 @@ def atomic_save(obj: Any, path: str | Path) -> None:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -131,6 +139,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
