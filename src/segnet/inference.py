@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from .checkpoint import LoadedModel, load_model
 from .models import mc_dropout_predict
+from .optimize import prepare_for_inference
 from .weights import default_weights_path
 
 
@@ -42,6 +43,9 @@ def logits_at_size(
     x = images
     if size is not None and tuple(size) != (height, width):
         x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+    parameter = next(model.parameters(), None)
+    if parameter is not None and parameter.dtype != x.dtype:
+        x = x.to(parameter.dtype)  # a model prepared in bf16 takes bf16 input
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     with autocast_context(x.device, amp):
@@ -78,9 +82,13 @@ class Segmenter:
     """
 
     def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu",
-                 size: tuple[int, int] | None = None, amp: str = "none") -> None:
+                 size: tuple[int, int] | None = None, amp: str = "none",
+                 precision: str = "fp32", optimize: bool = True) -> None:
         self.device = torch.device(device)
-        self.model = loaded.model.to(self.device).eval()
+        if optimize:  # BatchNorm folded, channels-last, bf16 if asked (see segnet.optimize)
+            self.model = prepare_for_inference(loaded.model, precision, channels_last=True, device=self.device)
+        else:
+            self.model = loaded.model.to(self.device).eval()
         self.spec = loaded.spec
         self.classes = loaded.classes
         self.mean, self.std = loaded.mean, loaded.std
@@ -90,10 +98,11 @@ class Segmenter:
 
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str | torch.device = "cpu",
-             size: tuple[int, int] | None = None, amp: str = "none") -> "Segmenter":
+             size: tuple[int, int] | None = None, amp: str = "none",
+             precision: str = "fp32", optimize: bool = True) -> "Segmenter":
         """Load a checkpoint from ``segnet train``, or the shipped CamVid model when None."""
         path = default_weights_path() if weights is None else Path(weights)
-        return cls(load_model(path, map_location=device), device, size, amp)
+        return cls(load_model(path, map_location=device), device, size, amp, precision, optimize)
 
     @torch.no_grad()
     def logits(self, batch: Tensor) -> Tensor:
@@ -147,6 +156,10 @@ class Segmenter:
 
 
 def load(weights: str | Path | None = None, device: str | torch.device = "cpu",
-         size: tuple[int, int] | None = None, amp: str = "none") -> Segmenter:
-    """``segnet.load()``: the shipped CamVid model, or a checkpoint path."""
-    return Segmenter.load(weights, device, size, amp)
+         size: tuple[int, int] | None = None, amp: str = "none",
+         precision: str = "fp32", optimize: bool = True) -> Segmenter:
+    """``segnet.load()``: the shipped CamVid model, or a checkpoint path.
+
+    ``precision``: fp32, bf16, or auto (bf16 where the CPU/GPU runs it natively).
+    """
+    return Segmenter.load(weights, device, size, amp, precision, optimize)

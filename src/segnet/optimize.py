@@ -1,0 +1,90 @@
+"""The fast inference path: BatchNorm folded into the convs, channels-last, bf16 where the CPU has it.
+
+SegNet's tutorial ships a "BN absorber" for the same reason: at inference BatchNorm is a fixed
+per-channel affine map, so it costs a whole extra pass over every feature map for nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where bf16 matrix work runs natively (AVX512-BF16 or AMX), not emulated."""
+    try:
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
+    except (AttributeError, RuntimeError):
+        return False
+    flags = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        flags = cpuinfo.read_text(errors="ignore")
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_fast_bf16() else "fp32"
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every BatchNorm2d that directly follows a Conv2d in a Sequential into that conv (in place)."""
+    for module in model.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        children = list(module._modules.items())
+        for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                module._modules[conv_name] = fuse_conv_bn_eval(conv.eval(), bn.eval())
+                module._modules[bn_name] = nn.Identity()
+    return model
+
+
+class Float32Island(nn.Module):
+    """Runs a module without a bf16 CPU kernel (LocalResponseNorm) in float32 inside a bf16 model."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x.float()).to(x.dtype)
+
+
+def prepare_for_inference(
+    model: nn.Module,
+    precision: str = "auto",
+    channels_last: bool = True,
+    fold_bn: bool = True,
+    device: str | torch.device = "cpu",
+) -> nn.Module:
+    """A copy of ``model`` set up for fast inference; the original is left untouched."""
+    device = torch.device(device)
+    fast = copy.deepcopy(model).eval()
+    if fold_bn:
+        fold_batchnorm(fast)
+    dtype = torch.bfloat16 if resolve_precision(precision, device) == "bf16" else torch.float32
+    if dtype == torch.bfloat16:
+        for parent in list(fast.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.LocalResponseNorm):
+                    setattr(parent, name, Float32Island(child))
+    fast.to(device=device, dtype=dtype)
+    if channels_last:
+        fast.to(memory_format=torch.channels_last)
+    for parameter in fast.parameters():
+        parameter.requires_grad_(False)
+    return fast

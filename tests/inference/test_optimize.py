@@ -1,0 +1,44 @@
+import copy
+
+import pytest
+import torch
+
+import segnet
+from segnet.inference import logits_at_size
+from segnet.optimize import fold_batchnorm, prepare_for_inference
+
+
+def _with_trained_statistics(model):
+    torch.manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", ["segnet_basic", "segnet"])
+def test_folded_model_equals_unfolded_in_float32(name):
+    model = _with_trained_statistics(segnet.create_model(name, 11))
+    folded = fold_batchnorm(copy.deepcopy(model))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(1, 3, 64, 80)
+    with torch.no_grad():
+        reference, fast = model(x), folded(x)
+    assert torch.allclose(reference, fast, atol=1e-4, rtol=1e-4)
+
+
+def test_prepared_bf16_channels_last_agrees_with_reference():
+    model = _with_trained_statistics(segnet.create_model("segnet_basic", 11))
+    fast = prepare_for_inference(model, precision="bf16", channels_last=True)
+    assert next(fast.parameters()).dtype == torch.bfloat16
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # original untouched
+    x = torch.randn(2, 3, 64, 80)
+    with torch.no_grad():
+        reference = model(x)
+        logits = logits_at_size(fast, x)
+    assert logits.dtype == torch.float32 and logits.shape == reference.shape
+    agreement = (logits.argmax(1) == reference.argmax(1)).float().mean()
+    assert agreement > 0.95
