@@ -2,10 +2,12 @@
 
 The SegNet decoder upsamples with its encoder's pooling positions. Inside a 2x2 window there are
 four candidate positions, so each pooled value needs 2 bits (the paper's point), not the 8-byte
-flat index that ``max_pool2d(return_indices=True)`` stores. This module computes the window
-position by comparing the window's four values with the pooled maximum, packs four positions per
-byte, and unpools by writing each parity plane of the output directly. It never creates an int64
-index map; the only integer/boolean tensors are byte-sized and at most pooled-map sized.
+flat index that ``max_pool2d(return_indices=True)`` stores. This module views the map as 2x2
+windows in its own memory order (NCHW or channels-last), finds the winner with three
+comparisons, packs four positions per byte, and unpools by writing each window plane of the
+output directly. It never creates an int64 index map (``F.max_pool2d`` makes one internally even
+without ``return_indices``, so it is not used); the only integer/boolean tensors are byte-sized
+and at most pooled-map sized.
 
 Pooling rounds up (``ceil_mode=True``) like the original Caffe SegNet, so odd sizes keep their
 last row/column: a 360x480 input pools to 180x240, 90x120, 45x60, 23x30, 12x15.
@@ -48,123 +50,147 @@ class PoolIndices:
     packed: Tensor
     pooled_shape: tuple[int, int, int, int]
     input_size: tuple[int, int]
+    channels_last: bool = False  # codes packed in (N, h, w, C) order, as the feature map lies
 
     @property
     def nbytes(self) -> int:
         return self.packed.numel() * self.packed.element_size()
 
+    def physical_positions(self) -> Tensor:
+        """Positions in memory order: (N, h, w, C) if channels-last, else (N, C, h, w)."""
+        n, c, rows, cols = self.pooled_shape
+        shape = (n, rows, cols, c) if self.channels_last else (n, c, rows, cols)
+        return unpack_positions(self.packed, shape)
+
     def positions(self) -> Tensor:
-        """The window positions (0..3, uint8) in the pooled map's shape."""
-        return unpack_positions(self.packed, self.pooled_shape)
+        """The window positions (0..3, uint8) in the pooled map's (N, C, h, w) shape."""
+        return _to_logical(self.physical_positions(), self.channels_last)
 
 
 def pack_positions(positions: Tensor) -> Tensor:
-    """Pack uint8 codes in 0..3 four to a byte (flattened, row-major)."""
+    """Pack uint8 codes in 0..3 four to a byte.
+
+    The flat codes are cut into four contiguous quarters and byte i holds code i of each quarter
+    (bits 0-1, 2-3, 4-5, 6-7): every operation then runs on contiguous memory and vectorises.
+    """
     flat = positions.reshape(-1)
-    remainder = flat.numel() % 4
-    if remainder:
-        flat = torch.cat([flat, flat.new_zeros(4 - remainder)])
-    quads = flat.view(-1, 4)
-    packed = quads[:, 0].clone()
-    packed |= quads[:, 1] << 2
-    packed |= quads[:, 2] << 4
-    packed |= quads[:, 3] << 6
+    quarter = -(-flat.numel() // 4)
+    if flat.numel() != 4 * quarter:
+        flat = torch.cat([flat, flat.new_zeros(4 * quarter - flat.numel())])
+    planes = flat.view(4, quarter)
+    packed = planes[3] << 6
+    for slot in (2, 1, 0):
+        if slot:
+            packed |= planes[slot] << (2 * slot)
+        else:
+            packed |= planes[0]
     return packed
 
 
 def unpack_positions(packed: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """Inverse of :func:`pack_positions`: uint8 codes 0..3 of the given shape."""
-    quads = torch.empty((packed.numel(), 4), dtype=torch.uint8, device=packed.device)
+    """Inverse of :func:`pack_positions`: uint8 codes 0..3 of the given shape (memory order)."""
+    planes = torch.empty((4, packed.numel()), dtype=torch.uint8, device=packed.device)
     for slot in range(4):
-        torch.bitwise_and(packed >> (2 * slot), 3, out=quads[:, slot])
+        torch.bitwise_and(packed >> (2 * slot) if slot else packed, 3, out=planes[slot])
     numel = 1
     for size in shape:
         numel *= size
-    return quads.view(-1)[:numel].view(shape)
+    return planes.view(-1)[:numel].view(shape)
 
 
-def _memory_format(x: Tensor) -> torch.memory_format:
-    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
+def _is_channels_last(x: Tensor) -> bool:
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 
 
-def _window_max(x: Tensor) -> Tensor:
-    """Ceil-mode 2x2 maximum from the four strided parity views.
+def _windows(x: Tensor, channels_last: bool) -> Tensor:
+    """View an even-sized map as windows: (N, h, 2, w, 2, C) for channels-last, else (N, C, h, 2, w, 2).
 
-    ``F.max_pool2d`` is not used because its CPU kernel computes int64 indices internally even
-    when none are asked for.
+    Both keep the memory order, so the four window planes below are plain strided views.
     """
+    n, c, height, width = x.shape
+    if channels_last:
+        return x.permute(0, 2, 3, 1).view(n, height // 2, 2, width // 2, 2, c)
+    return x.view(n, c, height // 2, 2, width // 2, 2)
+
+
+def _plane(windows: Tensor, dy: int, dx: int, channels_last: bool) -> Tensor:
+    return windows[:, :, dy, :, dx, :] if channels_last else windows[:, :, :, dy, :, dx]
+
+
+def _to_logical(t: Tensor, channels_last: bool) -> Tensor:
+    """(N, h, w, C) physical -> (N, C, h, w) logical view for channels-last; identity otherwise."""
+    return t.permute(0, 3, 1, 2) if channels_last else t
+
+
+def _from_logical(t: Tensor, channels_last: bool) -> Tensor:
+    return t.permute(0, 2, 3, 1) if channels_last else t
+
+
+def _pad_to_even(x: Tensor, value: float, channels_last: bool) -> Tensor:
+    """Ceil mode: an odd last row/column gets a padding that can never be the maximum."""
     height, width = x.shape[-2:]
-    full_rows, full_cols = height // 2, width // 2
-    top_left = x[..., 0::2, 0::2]
-    pooled = torch.empty_like(top_left, memory_format=_memory_format(x))
-    pooled.copy_(top_left)
-    for view, rows, cols in (
-        (x[..., 0::2, 1::2], slice(None), slice(None, full_cols)),
-        (x[..., 1::2, 0::2], slice(None, full_rows), slice(None)),
-        (x[..., 1::2, 1::2], slice(None, full_rows), slice(None, full_cols)),
-    ):
-        target = pooled[..., rows, cols]
-        torch.maximum(target, view, out=target)
-    return pooled
+    if height % 2 == 0 and width % 2 == 0:
+        return x
+    padded = F.pad(x, (0, width % 2, 0, height % 2), value=value)
+    return padded.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
-def _window_positions(x: Tensor, pooled: Tensor) -> Tensor:
-    """Position (0..3, uint8) of the first maximum of each 2x2 window.
+def _pool_with_positions(x: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """Window maxima (logical NCHW), their positions (uint8, physical order) and the layout.
 
-    code = [x0 != m] + [x0 != m and x1 != m] + [x0, x1, x2 all != m]: the index of the first
-    window value equal to the maximum. Border windows of odd sizes lack some positions; those
-    count as "not the maximum" (torch pads them with -inf).
+    Position = 2*[bottom row wins] + [right column wins in the winning row], where a later
+    candidate wins only if strictly greater: the first maximum in row-major order, like torch.
+    Peak integer memory is three pooled-size byte maps (the bool temporaries below).
     """
-    height, width = x.shape[-2:]
-    full_rows, full_cols = height // 2, width // 2
-    not_max = torch.ne(x[..., 0::2, 0::2], pooled)
-    code = not_max.to(torch.uint8)
-    # Position 1: top-right, present in all rows but only the first `full_cols` columns.
-    right = not_max[..., :, :full_cols]
-    right &= torch.ne(x[..., 0::2, 1::2], pooled[..., :, :full_cols])
-    code += not_max
-    # Position 2: bottom-left, present in the first `full_rows` rows only.
-    bottom = not_max[..., :full_rows, :]
-    bottom &= torch.ne(x[..., 1::2, 0::2], pooled[..., :full_rows, :])
-    code += not_max
-    return code
+    channels_last = _is_channels_last(x)
+    if not channels_last and not x.is_contiguous():
+        x = x.contiguous()
+    windows = _windows(_pad_to_even(x, float("-inf"), channels_last), channels_last)
+    top_left, top_right = _plane(windows, 0, 0, channels_last), _plane(windows, 0, 1, channels_last)
+    bottom_left, bottom_right = _plane(windows, 1, 0, channels_last), _plane(windows, 1, 1, channels_last)
+    right_wins = torch.gt(top_right, top_left)
+    top = torch.maximum(top_left, top_right)
+    right_wins_bottom = torch.gt(bottom_right, bottom_left)
+    bottom = torch.maximum(bottom_left, bottom_right)
+    bottom_wins = torch.gt(bottom, top)
+    pooled = torch.maximum(top, bottom)
+    del top, bottom
+    torch.where(bottom_wins, right_wins_bottom, right_wins, out=right_wins)
+    del right_wins_bottom
+    positions = right_wins.view(torch.uint8)
+    positions.add_(bottom_wins.view(torch.uint8), alpha=2)
+    return _to_logical(pooled, channels_last), positions, channels_last
 
 
 class _CompactMaxPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
-        pooled = _window_max(x)
-        packed = pack_positions(_window_positions(x, pooled))
+        pooled, positions, channels_last = _pool_with_positions(x)
+        packed = pack_positions(positions)
         ctx.mark_non_differentiable(packed)
         ctx.save_for_backward(packed)
-        ctx.pooled_shape = tuple(pooled.shape)
-        ctx.input_size = tuple(x.shape[-2:])
+        ctx.meta = (tuple(pooled.shape), tuple(x.shape[-2:]), channels_last)
         return pooled, packed
 
     @staticmethod
     def backward(ctx, grad_pooled: Tensor, _grad_packed: Tensor | None):  # type: ignore[override]
         (packed,) = ctx.saved_tensors
-        indices = PoolIndices(packed, ctx.pooled_shape, ctx.input_size)
         # The gradient of max-pooling routes each pooled gradient to its argmax: an unpooling.
-        return compact_max_unpool2d(grad_pooled, indices)
+        return compact_max_unpool2d(grad_pooled, PoolIndices(packed, *ctx.meta))
 
 
 class _CompactMaxUnpool(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, values: Tensor, packed: Tensor, pooled_shape, input_size):  # type: ignore[override]
-        positions = unpack_positions(packed, pooled_shape)
+    def forward(ctx, values: Tensor, packed: Tensor, pooled_shape, input_size, channels_last):  # type: ignore[override]
         ctx.save_for_backward(packed)
-        ctx.pooled_shape = pooled_shape
-        ctx.input_size = input_size
-        return _scatter_to_windows(values, positions, input_size)
+        ctx.meta = (pooled_shape, input_size, channels_last)
+        return _scatter_to_windows(values, PoolIndices(packed, pooled_shape, input_size, channels_last))
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         (packed,) = ctx.saved_tensors
-        indices = PoolIndices(packed, ctx.pooled_shape, ctx.input_size)
-        return _GatherFromWindows.apply(grad_out, indices), None, None, None
+        indices = PoolIndices(packed, *ctx.meta)
+        return _GatherFromWindows.apply(grad_out, indices), None, None, None, None
 
 
 class _GatherFromWindows(torch.autograd.Function):
@@ -173,52 +199,41 @@ class _GatherFromWindows(torch.autograd.Function):
     @staticmethod
     def forward(ctx, full: Tensor, indices: PoolIndices) -> Tensor:  # type: ignore[override]
         ctx.indices = indices
-        return _gather_from_windows(full, indices.positions())
+        return _gather_from_windows(full, indices)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         return compact_max_unpool2d(grad, ctx.indices), None
 
 
-def _parity_slices(size: tuple[int, int], offset: tuple[int, int]) -> tuple[slice, slice, int, int]:
-    """Slices of the full map at one window offset, and how many pooled rows/cols they cover."""
-    height, width = size
-    dy, dx = offset
-    rows = (height - dy + 1) // 2
-    cols = (width - dx + 1) // 2
-    return slice(dy, None, 2), slice(dx, None, 2), rows, cols
-
-
-def _scatter_to_windows(values: Tensor, positions: Tensor, input_size: tuple[int, int]) -> Tensor:
-    out = torch.empty(
-        (*values.shape[:-2], *input_size),
-        dtype=values.dtype,
-        device=values.device,
-        memory_format=_memory_format(values),
-    )
+def _scatter_to_windows(values: Tensor, indices: PoolIndices) -> Tensor:
+    channels_last = indices.channels_last
+    n, c, rows, cols = indices.pooled_shape
+    positions = indices.physical_positions()
+    source = _from_logical(values, channels_last)
+    shape = (n, rows, 2, cols, 2, c) if channels_last else (n, c, rows, 2, cols, 2)
+    out = torch.empty(shape, dtype=values.dtype, device=values.device)
     zero = values.new_zeros(())
-    for code, offset in enumerate(_OFFSETS):
-        row_slice, col_slice, rows, cols = _parity_slices(input_size, offset)
-        if rows == 0 or cols == 0:
-            continue
-        mask = positions[..., :rows, :cols] == code
-        torch.where(mask, values[..., :rows, :cols], zero, out=out[..., row_slice, col_slice])
-    return out
+    for code, (dy, dx) in enumerate(_OFFSETS):
+        torch.where(positions == code, source, zero, out=_plane(out, dy, dx, channels_last))
+    if channels_last:
+        full = out.view(n, rows * 2, cols * 2, c).permute(0, 3, 1, 2)
+    else:
+        full = out.view(n, c, rows * 2, cols * 2)
+    height, width = indices.input_size
+    return full[..., :height, :width]
 
 
-def _gather_from_windows(full: Tensor, positions: Tensor) -> Tensor:
-    input_size = tuple(full.shape[-2:])
-    out = torch.zeros(
-        (*full.shape[:-2], *positions.shape[-2:]), dtype=full.dtype, device=full.device
-    )
-    for code, offset in enumerate(_OFFSETS):
-        row_slice, col_slice, rows, cols = _parity_slices(input_size, offset)
-        if rows == 0 or cols == 0:
-            continue
-        mask = positions[..., :rows, :cols] == code
-        target = out[..., :rows, :cols]
-        target.copy_(torch.where(mask, full[..., row_slice, col_slice], target))
-    return out
+def _gather_from_windows(full: Tensor, indices: PoolIndices) -> Tensor:
+    channels_last = indices.channels_last
+    positions = indices.physical_positions()
+    full = full.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    windows = _windows(_pad_to_even(full, 0.0, channels_last), channels_last)
+    out = _plane(windows, 1, 1, channels_last).clone()
+    for code in (2, 1, 0):
+        dy, dx = _OFFSETS[code]
+        out = torch.where(positions == code, _plane(windows, dy, dx, channels_last), out)
+    return _to_logical(out, channels_last)
 
 
 def compact_max_pool2d(x: Tensor) -> tuple[Tensor, PoolIndices]:
@@ -226,7 +241,7 @@ def compact_max_pool2d(x: Tensor) -> tuple[Tensor, PoolIndices]:
     if x.dim() != 4:
         raise ValueError(f"compact_max_pool2d expects an NCHW tensor, got shape {tuple(x.shape)}")
     pooled, packed = _CompactMaxPool.apply(x)
-    return pooled, PoolIndices(packed, tuple(pooled.shape), tuple(x.shape[-2:]))
+    return pooled, PoolIndices(packed, tuple(pooled.shape), tuple(x.shape[-2:]), _is_channels_last(x))
 
 
 def compact_max_unpool2d(values: Tensor, indices: PoolIndices) -> Tensor:
@@ -237,7 +252,7 @@ def compact_max_unpool2d(values: Tensor, indices: PoolIndices) -> Tensor:
             f"{indices.pooled_shape}"
         )
     return _CompactMaxUnpool.apply(
-        values, indices.packed, indices.pooled_shape, indices.input_size
+        values, indices.packed, indices.pooled_shape, indices.input_size, indices.channels_last
     )
 
 
