@@ -17,8 +17,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# DATA: the CamVid folder (default ../shared/camvid); IMAGE: an image to segment without CamVid.
+DATA ?=
+IMAGE ?=
+
 demo: $(STAMP)
-	$(BIN)/segnet models
+	$(BIN)/segnet demo $(if $(DATA),--data $(DATA)) $(if $(IMAGE),--image $(IMAGE))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

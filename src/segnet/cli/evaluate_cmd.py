@@ -10,6 +10,8 @@ import torch
 
 from ..data import build_dataset, eval_transform
 from ..engine import evaluate_model, format_report, load_model
+from ..optimize import prepare_for_inference
+from ..weights import default_weights_path
 from ..checkpoint import atomic_write_text
 from .common import parse_size
 
@@ -21,17 +23,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "boundary F1 (BF, tolerance 0.75%% of the image diagonal), at the labels' own resolution. "
         "Prints a per-class table and writes OUTPUT/metrics.json (percent).",
     )
-    p.add_argument("--weights", required=True, help="checkpoint (.pt) written by segnet train")
+    p.add_argument("--weights", help="checkpoint (.pt) written by segnet train (default: the shipped CamVid model)")
     p.add_argument("--dataset", default="camvid", choices=["camvid", "sunrgbd", "folder"])
     p.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
     p.add_argument("--split", default="val", help="split: train, val or test (default val)")
     p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's training size)")
-    p.add_argument("--output", default=None, help="folder for metrics.json (default: next to the checkpoint)")
+    p.add_argument("--output", default=None, help="folder for metrics.json (default runs/evaluate)")
     p.add_argument("--save-predictions", metavar="DIR", help="write predicted label PNGs here")
     p.add_argument("--classes-file", help="folder dataset: classes.json")
     p.add_argument("--use-depth", action="store_true", help="SUN RGB-D: depth as a 4th channel")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--amp", default="none", choices=["none", "bf16"])
+    p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast of the unprepared model")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+                   help="inference path: BatchNorm folded, channels-last, in this precision (default fp32)")
+    p.add_argument("--no-optimize", action="store_true", help="run the checkpoint's model as it is (reference)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--no-bf", action="store_true", help="skip the boundary F1 score")
@@ -45,18 +50,21 @@ def run(args: argparse.Namespace) -> int:
         extra["classes_file"] = args.classes_file
     dataset = build_dataset(args.dataset, args.data_root, args.split, eval_transform(None), 0, **extra)
     device = torch.device(args.device)
-    loaded = load_model(args.weights, expect_num_classes=dataset.classes.num_classes, map_location=device)
+    weights = Path(args.weights) if args.weights else default_weights_path()
+    loaded = load_model(weights, expect_num_classes=dataset.classes.num_classes, map_location=device)
     if loaded.classes.names != dataset.classes.names:
-        raise ValueError(f"{args.weights}: trained on classes {list(loaded.classes.names)[:3]}..., "
+        raise ValueError(f"{weights}: trained on classes {list(loaded.classes.names)[:3]}..., "
                          f"the dataset has {list(dataset.classes.names)[:3]}...")
     size = parse_size(args.size) if args.size else loaded.size
-    result = evaluate_model(loaded.model, dataset, size, device, args.amp, batch_size=args.batch_size,
+    model = loaded.model if args.no_optimize else prepare_for_inference(loaded.model, args.precision, device=device)
+    result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not args.no_optimize,
+                            batch_size=args.batch_size,
                             workers=args.workers, compute_bf=not args.no_bf,
                             save_predictions=args.save_predictions, progress=not args.no_progress)
-    result.update(model=loaded.spec.name, weights=str(args.weights), split=args.split,
+    result.update(model=loaded.spec.name, weights=str(weights), split=args.split,
                   size=list(size) if size else None)
     print(format_report(result))
-    output = Path(args.output) if args.output else Path(args.weights).parent
+    output = Path(args.output) if args.output else Path("runs") / "evaluate"
     atomic_write_text(output / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")
     print(f"metrics written to {output / 'metrics.json'}")
     return 0

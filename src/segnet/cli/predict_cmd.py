@@ -1,0 +1,71 @@
+"""`segnet predict`: label images, folders, globs or a video with a checkpoint (see segnet.predict)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ..inference import Segmenter
+from ..predict import collect_sources, predict_images, predict_video
+from ..video import VIDEO_EXTENSIONS
+from .common import next_free_dir, parse_size
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "predict", help="segment images, a folder, a glob or a video",
+        description="Segment SOURCE (an image, a folder, a quoted glob such as 'photos/*.jpg', or a video: "
+        f"{', '.join(VIDEO_EXTENSIONS)}). Per image it writes DIR/labels/<stem>.png (class indices), "
+        "DIR/color/<stem>.png (class palette), DIR/overlay/<stem>.png (colours blended over the image) "
+        "and DIR/timings.csv; a video gives DIR/<stem>_overlay.mp4 and DIR/video.json. Files that are "
+        "not readable images are skipped with a warning.",
+        epilog="Uncertainty maps (--samples, Bayesian models) are 8-bit, scaled so 255 is the image's most "
+        "uncertain pixel; timings.csv holds each image's maximum to undo the scaling.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="image file, folder, glob pattern or video file")
+    p.add_argument("--output", metavar="DIR", help="output folder (default: a new runs/predict-N)")
+    p.add_argument("--weights", metavar="PATH", help="checkpoint from segnet train (default: the shipped CamVid model)")
+    p.add_argument("--size", metavar="HxW", help="size the model runs at (default: the checkpoint's; 'native' = each image's own)")
+    p.add_argument("--batch-size", type=int, default=1, metavar="N", help="images (or frames) per model call (default 1)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--amp", default="none", choices=["none", "bf16"])
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the class colours, 0..1 (default 0.5)")
+    p.add_argument("--samples", type=int, default=0, metavar="N",
+                   help="Bayesian models: N Monte Carlo dropout passes; adds DIR/uncertainty/<stem>.png")
+    p.add_argument("--every", type=int, default=1, metavar="N",
+                   help="video: segment every Nth frame, the frames between reuse its labels (default 1)")
+    p.add_argument("--save-frames", action="store_true", help="video: also write each segmented frame's label PNG")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    sources = collect_sources(args.source)  # before loading the model: a typo fails fast
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: CUDA is not available on this machine; use --device cpu")
+    native = bool(args.size) and args.size.lower() == "native"
+    segmenter = Segmenter.load(args.weights, args.device, None if native else parse_size(args.size), args.amp)
+    if native:
+        segmenter.size = None
+    out_dir = Path(args.output) if args.output else next_free_dir("runs", "predict")
+    progress = not args.no_progress
+
+    if sources.video is not None:
+        if args.samples:
+            raise ValueError("--samples applies to images only, not to video")
+        summary = predict_video(segmenter, sources.video, out_dir, every=args.every, batch_size=args.batch_size,
+                                alpha=args.alpha, save_frames=args.save_frames, progress=progress)
+        print(summary.line())
+        print(f"overlay video written to {summary.output}")
+        return 0
+
+    result = predict_images(segmenter, sources.images, out_dir, batch_size=args.batch_size, alpha=args.alpha,
+                            samples=args.samples, progress=progress)
+    if result.images == 0:
+        raise ValueError(f"{args.source}: none of the {len(sources.images)} file(s) is a readable image "
+                         "(see the warnings above)")
+    print(result.line())
+    print(f"outputs written to {out_dir}")
+    return 0
