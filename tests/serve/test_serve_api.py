@@ -1,0 +1,124 @@
+"""The JSON API against the model called directly: labels, colours, shares, model, samples, docs."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from segnet.data import CAMVID
+from segnet.serve import create_app
+
+
+def decode_png(data: bytes | str) -> np.ndarray:
+    raw = base64.b64decode(data) if isinstance(data, str) else data
+    image = Image.open(io.BytesIO(raw))
+    assert image.format == "PNG"
+    return np.asarray(image)
+
+
+def test_segment_json_matches_direct_prediction(client, segmenter, make_image):
+    data = make_image(48, 64)
+    response = client.post("/api/segment", files={"file": ("street.png", data, "image/png")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = segmenter.predict(Image.open(io.BytesIO(data)))
+    assert len(np.unique(expected)) > 2  # the tiny model's labels vary, so equality is a real check
+
+    labels = decode_png(body["labels_png"])
+    assert (body["width"], body["height"]) == (64, 48)
+    assert labels.dtype == np.uint8 and labels.shape == (48, 64)
+    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_array_equal(decode_png(body["color_png"]), np.asarray(CAMVID.colors, np.uint8)[expected])
+
+    # Shares: percent of pixels per class name, counted here with numpy independently.
+    assert list(body["shares"]) == list(CAMVID.names)
+    for index, name in enumerate(CAMVID.names):
+        assert body["shares"][name] == pytest.approx(100 * np.sum(expected == index) / expected.size, abs=1e-3)
+    assert sum(body["shares"].values()) == pytest.approx(100, abs=0.01)
+
+    timing = body["timing_ms"]
+    assert {"decode", "inference", "encode", "total"} <= set(timing)
+    assert all(v >= 0 for v in timing.values())
+    assert timing["total"] >= timing["inference"]
+
+
+def test_segment_raw_jpeg_body(client, segmenter, make_image):
+    data = make_image(40, 56, "JPEG", seed=3)
+    response = client.post("/api/segment", content=data, headers={"content-type": "image/jpeg"})
+    assert response.status_code == 200, response.text
+    expected = segmenter.predict(Image.open(io.BytesIO(data)))
+    np.testing.assert_array_equal(decode_png(response.json()["labels_png"]), expected)
+
+
+def test_segment_format_png_returns_colour_image(client, segmenter, make_image):
+    data = make_image(30, 50, seed=4)
+    response = client.post("/api/segment?format=png", files={"file": ("x.png", data, "image/png")})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert "inference;dur=" in response.headers["server-timing"]
+    expected = segmenter.predict(Image.open(io.BytesIO(data)))
+    np.testing.assert_array_equal(decode_png(response.content), segmenter.colorize(expected))
+
+
+def test_exif_orientation_is_applied(client, make_image):
+    # A camera JPEG stored landscape but tagged "rotate 90": browsers show it portrait, so must we.
+    image = Image.open(io.BytesIO(make_image(30, 50)))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    response = client.post("/api/segment", content=buffer.getvalue(), headers={"content-type": "image/jpeg"})
+    assert response.status_code == 200
+    assert (response.json()["width"], response.json()["height"]) == (30, 50)
+
+
+def test_health_and_model(client, segmenter):
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["model"] == "segnet_basic" and health["queued"] == 0
+    model = client.get("/api/model").json()
+    assert model["name"] == segmenter.spec.name
+    assert model["num_classes"] == 11
+    assert [c["name"] for c in model["classes"]] == list(CAMVID.names)
+    assert [tuple(c["color"]) for c in model["classes"]] == list(CAMVID.colors)
+    assert model["input_size"] == [64, 80]
+    assert model["limits"] == {"max_bytes": 20 * 1024 * 1024, "max_pixels": 4096 * 4096}
+
+
+def test_samples_listed_and_served(client, samples_dir):
+    listing = client.get("/api/samples").json()
+    assert [s["name"] for s in listing] == ["street_a.png", "street_b.jpg"]  # notes.txt is no image
+    for sample in listing:
+        response = client.get(sample["url"])
+        assert response.status_code == 200
+        assert response.content == (samples_dir / sample["name"]).read_bytes()
+    for name in ("notes.txt", "missing.png", "..%2Fsecret.png"):
+        response = client.get(f"/api/samples/{name}")
+        assert response.status_code == 404 and "detail" in response.json()
+
+
+def test_no_samples_folder(make_client):
+    with make_client() as client:
+        assert client.get("/api/samples").json() == []
+        assert client.get("/api/samples/a.png").status_code == 404
+
+
+def test_missing_samples_folder_is_a_clear_error(segmenter, tmp_path):
+    with pytest.raises(FileNotFoundError, match="samples folder not found"):
+        create_app(segmenter, samples_dir=tmp_path / "nope")
+
+
+def test_page_static_files_and_openapi(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for asset in ("/static/app.js", "/static/style.css"):
+        assert asset in page.text
+        assert client.get(asset).status_code == 200
+    assert "cdn" not in page.text.lower()
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/api/segment"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in body and "image/*" in body
+    assert {"/api/health", "/api/model", "/api/samples"} <= set(schema["paths"])
