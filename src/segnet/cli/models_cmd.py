@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+
 from ..models import create_model, list_models, measure_complexity, model_entry
 from .common import parse_size
 
@@ -25,15 +27,16 @@ def run(args: argparse.Namespace) -> int:
     if size is None:
         raise ValueError("segnet models needs a concrete --size such as 360x480")
     height, width = size
-    header = f"{'model':<24}{'params (M)':>11}{'GFLOPs':>9}{'idx int64 (MB)':>16}{'idx compact (MB)':>18}  description"
+    header = f"{'model':<36}{'params (M)':>11}{'GFLOPs':>9}{'idx int64 (MB)':>16}{'idx compact (MB)':>18}  description"
     print(f"costs at 3x{height}x{width}, {args.num_classes} classes")
     print(header)
     print("-" * len(header))
     for name in list_models():
-        model = create_model(name, args.num_classes)
+        with torch.device("meta"):  # shapes only: no real weights for the 250M-parameter models
+            model = create_model(name, args.num_classes)
         cost = measure_complexity(model, (3, height, width))
         print(
-            f"{name:<24}{cost.parameters / 1e6:>11.2f}{cost.gflops:>9.1f}"
+            f"{name:<36}{cost.parameters / 1e6:>11.2f}{cost.gflops:>9.1f}"
             f"{cost.indices_int64_bytes / 1e6:>16.2f}{cost.indices_compact_bytes / 1e6:>18.2f}"
             f"  {model_entry(name).summary}"
         )

@@ -38,7 +38,8 @@ def measure_complexity(model: nn.Module, input_shape: tuple[int, int, int], batc
             compact_bytes.append(indices.numel() * indices.element_size())
 
     # A deep copy moved to the meta device: shapes and FLOPs without real compute or memory.
-    meta_model = copy.deepcopy(model).to("meta").eval()
+    on_meta = all(p.device.type == "meta" for p in model.parameters())
+    meta_model = (model if on_meta else copy.deepcopy(model).to("meta")).eval()
     hooks = [m.register_forward_hook(record) for m in meta_model.modules() if isinstance(m, MaxPool2x2)]
     try:
         counter = FlopCounterMode(display=False)
