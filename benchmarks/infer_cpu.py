@@ -1,0 +1,221 @@
+"""CPU inference: the fast path against the straightforward reference and ONNX Runtime, in one run.
+
+Paths, all at 3x360x480 (batch 1 and 4):
+- reference: float32 eager, BatchNorm unfused, torch's int64 pooling indices (``compact_indices=False``);
+- onnxruntime: that reference exported to ONNX (float32) and run by ONNX Runtime on all cores;
+- fast-fp32 / fast-bf16: ``segnet.optimize.prepare_for_inference`` (BatchNorm folded, channels-last,
+  2-bit indices, float32 or bf16).
+
+Also measured in the same run: the machine's matmul peak (float32 and bf16), achieved GFLOP/s,
+peak inference memory above the loaded model (each in a fresh process), and the accuracy cost on
+CamVid val with the shipped weights (argmax agreement with the reference, mIoU difference).
+
+    python benchmarks/infer_cpu.py [--models segnet,shipped] [--repeats 3] [--data ../shared/camvid]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import segnet
+from segnet.benchmark import _proc_status_kib, _reset_peak_rss
+from segnet.checkpoint import load_model
+from segnet.data import CamVid, default_root, eval_transform
+from segnet.inference import logits_at_size
+from segnet.metrics import ConfusionMatrix
+from segnet.models import measure_complexity
+from segnet.optimize import prepare_for_inference
+from segnet.weights import default_weights_path
+
+SIZE = (360, 480)
+PATHS = ("reference", "onnxruntime", "fast-fp32", "fast-bf16")
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 4096, repeats: int = 3) -> float:
+    """Best GFLOP/s of an n x n x n matrix product."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def base_model(name: str, compact: bool) -> torch.nn.Module:
+    """'shipped' = the packaged CamVid model; otherwise a registry model with random weights."""
+    if name == "shipped":
+        loaded = load_model(default_weights_path())
+        model = segnet.create_model(loaded.spec.name, loaded.spec.num_classes, compact_indices=compact)
+        model.load_state_dict(loaded.model.state_dict())
+        return model.eval()
+    torch.manual_seed(0)
+    return segnet.create_model(name, 11, compact_indices=compact).eval()
+
+
+def build_path(name: str, path: str, batch: int, onnx_dir: Path, size=None):
+    """A callable taking a float32 NCHW batch and returning float32 logits."""
+    size = size or SIZE
+    if path == "reference":
+        model = base_model(name, compact=False)
+        return lambda x: model(x)
+    if path == "onnxruntime":
+        import onnxruntime as ort
+
+        from segnet.export import export_onnx
+
+        file = onnx_dir / f"{name}-b{batch}-{size[0]}x{size[1]}.onnx"
+        if not file.exists():
+            export_onnx(base_model(name, compact=False), file, size, batch=batch)
+        options = ort.SessionOptions()
+        session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        input_name = session.get_inputs()[0].name
+        return lambda x: torch.from_numpy(session.run(None, {input_name: x.numpy()})[0])
+    precision = "bf16" if path == "fast-bf16" else "fp32"
+    model = prepare_for_inference(base_model(name, compact=True), precision, channels_last=True)
+    return lambda x: logits_at_size(model, x)
+
+
+def time_path(run, batch: int, warmup: int, repeats: int) -> float:
+    """Median seconds per batch."""
+    x = torch.randn(batch, 3, *SIZE)
+    with torch.no_grad():
+        for _ in range(warmup):
+            run(x)
+        return statistics.median(_timed(lambda: run(x)) for _ in range(repeats))
+
+
+def memory_worker(job: dict) -> dict:
+    """In a fresh process: peak RSS of one inference above the loaded model and input."""
+    global SIZE
+    SIZE = tuple(job["size"])
+    run = build_path(job["model"], job["path"], job["batch"], Path(job["onnx_dir"]))
+    x = torch.randn(job["batch"], 3, *SIZE)
+    with torch.no_grad():
+        run(x)  # warm-up: kernels, caches, ORT arenas
+        (before,) = _proc_status_kib("VmRSS")
+        _reset_peak_rss()
+        run(x)
+    (peak,) = _proc_status_kib("VmHWM")
+    return {"peak_mb": (peak - before) * 1024 / 1e6}
+
+
+def measure_memory(model: str, path: str, batch: int, onnx_dir: Path) -> float:
+    job = json.dumps({"model": model, "path": path, "batch": batch, "onnx_dir": str(onnx_dir), "size": SIZE})
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+    result = subprocess.run([sys.executable, __file__, "--memory-worker", job], capture_output=True,
+                            text=True, env=env)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode or not lines:
+        raise RuntimeError(f"memory worker {model}/{path} failed: {result.stderr.strip()[-300:]}")
+    return json.loads(lines[-1])["peak_mb"]
+
+
+def accuracy(data_root: Path, onnx_dir: Path, limit: int) -> dict[str, dict[str, float]]:
+    """Shipped weights on CamVid val: mIoU per path and argmax agreement with the reference."""
+    loaded = load_model(default_weights_path())
+    size = loaded.size or SIZE
+    dataset = CamVid(data_root, "val", transform=eval_transform(None))
+    runs = {path: build_path("shipped", path, 1, onnx_dir, size) for path in PATHS}
+    matrices = {path: ConfusionMatrix(11, 11) for path in PATHS}
+    agree = {path: 0 for path in PATHS}
+    total = 0
+    count = len(dataset) if not limit else min(limit, len(dataset))
+    with torch.no_grad():
+        for index in range(count):
+            image, label = dataset[index]
+            x = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False, antialias=True)
+            preds = {}
+            for path, run in runs.items():
+                logits = F.interpolate(run(x).float(), size=label.shape, mode="bilinear", align_corners=False)
+                preds[path] = logits.argmax(1)[0]
+                matrices[path].update(preds[path], label)
+            for path in PATHS:
+                agree[path] += int((preds[path] == preds["reference"]).sum())
+            total += label.numel()
+    return {path: {"miou": matrices[path].compute()["miou"], "agreement": 100 * agree[path] / total}
+            for path in PATHS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="segnet,shipped")
+    parser.add_argument("--batches", default="1,4")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data", default=None, help="CamVid root for the accuracy part")
+    parser.add_argument("--val-limit", type=int, default=0, help="only the first N val images (0 = all)")
+    parser.add_argument("--size", default="360x480", help="input HxW (smaller only for a quick check)")
+    parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    global SIZE
+    SIZE = tuple(int(v) for v in args.size.split("x"))
+    if args.memory_worker:
+        print(json.dumps(memory_worker(json.loads(args.memory_worker))), flush=True)
+        return
+    onnx_dir = Path(tempfile.mkdtemp(prefix="segnet-infer-"))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, input 3x{SIZE[0]}x{SIZE[1]}")
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"matmul peak: float32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
+    print("| model | path | batch | ms/image | images/s | vs reference | vs onnxruntime | GFLOP/s | share of peak | peak memory (MB) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    results: dict[tuple[str, str, int], dict[str, float]] = {}
+    for name in args.models.split(","):
+        gflops = measure_complexity(base_model(name, True), (3, *SIZE)).gflops
+        for batch in (int(b) for b in args.batches.split(",")):
+            for path in PATHS:
+                seconds = time_path(build_path(name, path, batch, onnx_dir), batch, args.warmup, args.repeats)
+                memory = measure_memory(name, path, batch, onnx_dir)
+                rate = batch / seconds
+                results[(name, path, batch)] = {"rate": rate, "memory": memory}
+                reference = results[(name, "reference", batch)]["rate"]
+                ort_rate = results.get((name, "onnxruntime", batch), {}).get("rate")
+                achieved = gflops * rate
+                peak = peak16 if path == "fast-bf16" else peak32
+                print(f"| {name} | {path} | {batch} | {1000 / rate:.0f} | {rate:.3f} | {rate / reference:.2f}x | "
+                      f"{'' if ort_rate is None else f'{rate / ort_rate:.2f}x'} | {achieved:.0f} | "
+                      f"{100 * achieved / peak:.0f}% | {memory:.0f} |", flush=True)
+    root = Path(args.data) if args.data else default_root("camvid")
+    quality = None
+    if (root / "val").is_dir():
+        quality = accuracy(root, onnx_dir, args.val_limit)
+        print("\n| path (shipped model, CamVid val) | mIoU | points lost | argmax agreement with reference |")
+        print("| --- | ---: | ---: | ---: |")
+        for path, q in quality.items():
+            print(f"| {path} | {q['miou']:.2f} | {quality['reference']['miou'] - q['miou']:.2f} | {q['agreement']:.3f}% |")
+    else:
+        print(f"\n(accuracy part skipped: no CamVid val at {root})")
+    name = args.models.split(",")[0]
+    candidates = ["fast-bf16", "fast-fp32"]
+    if quality:
+        candidates = [p for p in candidates if quality["reference"]["miou"] - quality[p]["miou"] <= 0.5] or ["fast-fp32"]
+    fastest = max(candidates, key=lambda p: results[(name, p, 1)]["rate"])
+    ref, ort_result = results[(name, "reference", 1)], results[(name, "onnxruntime", 1)]
+    best = results[(name, fastest, 1)]
+    gflops = measure_complexity(base_model(name, True), (3, *SIZE)).gflops
+    bf16_share = gflops * results[(name, "fast-bf16", 1)]["rate"] / peak16
+    delta = (quality["reference"]["miou"] - quality[fastest]["miou"]) if quality else float("nan")
+    print(f"\nfastest path within 0.5 mIoU: {fastest} ({name}, batch 1)")
+    print(f"summary: speedup={best['rate'] / ref['rate']:.2f} ort_speedup={best['rate'] / ort_result['rate']:.2f} "
+          f"fp32_speedup={results[(name, 'fast-fp32', 1)]['rate'] / ref['rate']:.2f} peak_share={bf16_share:.2f} "
+          f"memory_ratio={best['memory'] / ref['memory']:.2f} miou_delta={delta:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""`segnet export`'s help and its one-line errors (no export runs here)."""
+
+import pytest
+
+
+def test_help_lists_the_options(run_cli):
+    code, out, _ = run_cli(["export", "--help"])
+    assert code == 0
+    assert out.startswith("usage: segnet export")
+    for option in ("--weights", "--format", "--output", "--size", "--dynamic", "--opset", "--batch", "--check"):
+        assert option in out
+
+
+def test_missing_checkpoint_is_one_line_error(run_cli, tmp_path):
+    code, out, err = run_cli(["export", "--weights", str(tmp_path / "nope.pt"), "--output", str(tmp_path / "m.onnx")])
+    assert code == 2 and out == ""
+    assert err.strip() == f"segnet export: error: {tmp_path / 'nope.pt'}: checkpoint not found"
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_not_a_checkpoint_is_one_line_error(run_cli, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    code, _, err = run_cli(["export", "--weights", str(bad), "--output", str(tmp_path / "m.onnx")])
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "not a readable checkpoint" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--format", "pt2", "--opset", "18"], "--opset applies to ONNX exports only"),
+    (["--opset", "13"], "opset 13 is too old"),
+    (["--size", "big"], "size 'big' is not of the form HxW"),
+    (["--size", "8x8"], "SegNetBasic needs inputs of at least 16x16, got 8x8"),
+    (["--size", "16x40", "--dynamic"], "needs at least 17x17 (deepest map 2x2)"),
+    (["--batch", "0"], "batch must be at least 1"),
+])
+def test_bad_options_are_one_line_errors(run_cli, basic_checkpoint, tmp_path, argv, message):
+    code, _, err = run_cli(["export", "--weights", str(basic_checkpoint), "--output", str(tmp_path / "m.onnx"), *argv])
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err
+    assert not (tmp_path / "m.onnx").exists()
