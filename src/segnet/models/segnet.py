@@ -7,6 +7,8 @@ encoder's pooling positions; there are no learned upsampling weights.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from torch import Tensor, nn
 
 from .layers import ConvBNReLU, dropout_or_identity
@@ -33,6 +35,34 @@ def check_input(x: Tensor, in_channels: int, min_size: int, model: str) -> None:
     height, width = x.shape[-2:]
     if height < min_size or width < min_size:
         raise ValueError(f"{model} needs inputs of at least {min_size}x{min_size}, got {height}x{width}")
+
+
+def encode_decode(
+    x: Tensor,
+    encoder: Iterable[nn.Module],
+    encoder_dropout: Iterable[nn.Module],
+    decoder: Iterable[nn.Module],
+    decoder_dropout: Iterable[nn.Module],
+    pool: MaxPool2x2,
+    unpool: MaxUnpool2x2,
+) -> Tensor:
+    """The SegNet pattern: encode and pool (keeping positions), then unpool and decode, mirrored.
+
+    Only the pooling positions and pre-pool sizes outlive an encoder block: reassigning ``x``
+    frees each full-resolution activation at once in inference, and popping frees each block's
+    positions as soon as its decoder has used them.
+    """
+    saved = []  # (pooling positions, pre-pool size), deepest last
+    for block, drop in zip(encoder, encoder_dropout):
+        x = block(x)
+        size = x.shape[-2:]
+        x, indices = pool(x)
+        saved.append((indices, size))
+        x = drop(x)
+    for block, drop in zip(decoder, decoder_dropout):
+        indices, size = saved.pop()
+        x = block(unpool(drop(x), indices, size))
+    return x
 
 
 class SegNet(nn.Module):
@@ -80,18 +110,8 @@ class SegNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, self.in_channels, MIN_INPUT_SIZE, type(self).__name__)
-        saved = []  # (pooling positions, pre-pool size), deepest last
-        for block, drop in zip(self.encoder.blocks, self.encoder_dropout):
-            x = block(x)
-            size = x.shape[-2:]
-            # Reassigning x frees the full-resolution activation at once in inference.
-            x, indices = self.pool(x)
-            saved.append((indices, size))
-            x = drop(x)
-        for block, drop in zip(self.decoder, self.decoder_dropout):
-            indices, size = saved.pop()  # popping frees each block's positions once used
-            x = self.unpool(drop(x), indices, size)
-            x = block(x)
+        x = encode_decode(x, self.encoder.blocks, self.encoder_dropout, self.decoder, self.decoder_dropout,
+                          self.pool, self.unpool)
         return self.classifier(x)
 
 

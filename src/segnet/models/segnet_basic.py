@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from .layers import ConvBNReLU, dropout_or_identity
 from .pooling import MaxPool2x2, MaxUnpool2x2
 from .registry import register_model
-from .segnet import check_input
+from .segnet import check_input, encode_decode
 
 DEPTH = 4
 WIDTH = 64
@@ -51,16 +51,8 @@ class SegNetBasic(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, self.in_channels, MIN_INPUT_SIZE, type(self).__name__)
         x = self.input_norm(x)
-        saved = []
-        for block, drop in zip(self.encoder, self.encoder_dropout):
-            x = block(x)
-            size = x.shape[-2:]
-            x, indices = self.pool(x)
-            saved.append((indices, size))
-            x = drop(x)
-        for block, drop in zip(self.decoder, self.decoder_dropout):
-            indices, size = saved.pop()
-            x = block(self.unpool(drop(x), indices, size))
+        x = encode_decode(x, self.encoder, self.encoder_dropout, self.decoder, self.decoder_dropout,
+                          self.pool, self.unpool)
         return self.classifier(x)
 
 
