@@ -76,6 +76,7 @@ def test_upload_shows_segmentation_overlay_and_legend(page, segmenter, make_imag
 
 def test_sample_frame_can_be_picked(page):
     buttons = page.locator("#samples button")
+    page.wait_for_selector("#samples button >> nth=1", timeout=15_000)  # the list loads after the page
     assert buttons.count() == 2
     buttons.nth(1).click()
     page.wait_for_selector("body[data-state=done]", timeout=30_000)
