@@ -52,7 +52,14 @@ def study(args: argparse.Namespace) -> list[dict]:
                              workers=args.workers, seed=args.seed, val_every=args.epochs, run_dir=str(run_dir),
                              resume=(run_dir / "last.pt").exists(), max_steps=args.max_steps)
         start = time.monotonic()
-        train(config, progress_bar=not args.no_progress)
+        try:
+            train(config, progress_bar=not args.no_progress)
+        except FloatingPointError as error:  # diverged at this budget's learning rate: report it
+            print(f"{name}: {error}", flush=True)
+            rows.append({"model": name, "params_m": float("nan"), "inference_mb_360x480": float("nan"),
+                         "G": float("nan"), "C": float("nan"), "mIoU": float("nan"), "BF": float("nan"),
+                         "train_minutes": (time.monotonic() - start) / 60, "note": "diverged (NaN loss)"})
+            continue
         minutes = (time.monotonic() - start) / 60
         loaded = load_model(run_dir / "last.pt")
         val = build_dataset("camvid", root, "val", eval_transform(None))
@@ -61,7 +68,7 @@ def study(args: argparse.Namespace) -> list[dict]:
         memory = run_memory_worker(name, "inference", settings)["peak_mb"]
         rows.append({"model": name, "params_m": count_parameters(loaded.model) / 1e6,
                      "inference_mb_360x480": memory, "G": scores["global_accuracy"], "C": scores["class_accuracy"],
-                     "mIoU": scores["miou"], "BF": scores["bf"], "train_minutes": minutes})
+                     "mIoU": scores["miou"], "BF": scores["bf"], "train_minutes": minutes, "note": ""})
         print(f"{name}: G {scores['global_accuracy']:.1f} C {scores['class_accuracy']:.1f} "
               f"mIoU {scores['miou']:.1f} BF {scores['bf']:.1f}, {memory:.0f} MB", flush=True)
     return rows
@@ -80,17 +87,17 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str) -> No
         f"Budget: {args.epochs} epochs at {args.size}, batch {args.batch_size}, lr {args.lr} (poly), "
         f"seed {args.seed}, {args.amp} autocast; the same for every variant. Metrics on CamVid val at the "
         "labels' resolution; inference memory at 3x360x480 in a fresh process.", "",
-        "| model | params (M) | inference memory (MB) | G | C | mIoU | BF | training (min) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | params (M) | inference memory (MB) | G | C | mIoU | BF | training (min) | note |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
         lines.append(f"| {r['model']} | {r['params_m']:.2f} | {r['inference_mb_360x480']:.0f} | {r['G']:.1f} | "
-                     f"{r['C']:.1f} | {r['mIoU']:.1f} | {r['BF']:.1f} | {r['train_minutes']:.1f} |")
+                     f"{r['C']:.1f} | {r['mIoU']:.1f} | {r['BF']:.1f} | {r['train_minutes']:.1f} | {r['note']} |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for axis, key, label in ((axes[0], "inference_mb_360x480", "peak inference memory at 360x480 (MB)"),
                              (axes[1], "params_m", "parameters (M)")):
-        for r in rows:
+        for r in (r for r in rows if r["mIoU"] == r["mIoU"]):  # skip diverged (NaN) runs
             axis.scatter(r[key], r["mIoU"])
             axis.annotate(r["model"].replace("segnet_basic_", "sb_"), (r[key], r["mIoU"]), fontsize=7)
         axis.set_xlabel(label)

@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("segnet: interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, FileNotFoundError) as error:
+    except (UserError, ValueError, FileNotFoundError, FloatingPointError) as error:
         # Library errors (DataError, WeightsError, unknown model...) already name the file or value.
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"segnet {args.command}: error: {message}", file=sys.stderr)
