@@ -60,6 +60,7 @@ class LoadedModel:
     std: tuple[float, ...]
     size: tuple[int, int] | None  # training/inference HxW; None = native size
     path: str
+    int8_ranges: dict[str, tuple[float, float]] | None = None  # from `segnet quantize`
 
 
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -127,8 +128,11 @@ def load_model(
     model.to(map_location).eval()
     norm = data["normalization"]
     size = tuple(data["size"]) if data.get("size") else None
+    ranges = data.get("int8_ranges")
+    if ranges is not None:
+        ranges = {str(name): (float(low), float(high)) for name, (low, high) in ranges.items()}
     return LoadedModel(model, spec, ClassSet.from_dict(data["classes"]), tuple(norm["mean"]),
-                       tuple(norm["std"]), size, str(path))  # type: ignore[arg-type]
+                       tuple(norm["std"]), size, str(path), ranges)  # type: ignore[arg-type]
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

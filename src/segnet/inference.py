@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from .checkpoint import LoadedModel, load_model
 from .models import mc_dropout_predict
-from .optimize import prepare_for_inference
+from .optimize import prepare_for_inference, resolve_precision
 from .weights import default_weights_path
 
 
@@ -83,10 +83,14 @@ class Segmenter:
 
     def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu",
                  size: tuple[int, int] | None = None, amp: str = "none",
-                 precision: str = "fp32", optimize: bool = True) -> None:
+                 precision: str = "auto", optimize: bool = True) -> None:
         self.device = torch.device(device)
+        # What actually runs: auto resolved to int8, bf16 or fp32 for this machine and checkpoint.
+        self.precision = (resolve_precision(precision, self.device, loaded.int8_ranges is not None)
+                          if optimize else "fp32")
         if optimize:  # BatchNorm folded, channels-last, bf16 if asked (see segnet.optimize)
-            self.model = prepare_for_inference(loaded.model, precision, channels_last=True, device=self.device)
+            self.model = prepare_for_inference(loaded.model, precision, channels_last=True, device=self.device,
+                                               int8_ranges=loaded.int8_ranges)
         else:
             self.model = loaded.model.to(self.device).eval()
         self.spec = loaded.spec
@@ -99,7 +103,7 @@ class Segmenter:
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str | torch.device = "cpu",
              size: tuple[int, int] | None = None, amp: str = "none",
-             precision: str = "fp32", optimize: bool = True) -> "Segmenter":
+             precision: str = "auto", optimize: bool = True) -> "Segmenter":
         """Load a checkpoint from ``segnet train``, or the shipped CamVid model when None."""
         path = default_weights_path() if weights is None else Path(weights)
         return cls(load_model(path, map_location=device), device, size, amp, precision, optimize)
@@ -133,10 +137,15 @@ class Segmenter:
     @torch.no_grad()
     def predict_uncertainty(self, image: "Image.Image | np.ndarray", samples: int = 8) -> tuple[np.ndarray, np.ndarray]:
         """Bayesian models: (labels HxW uint8, uncertainty HxW float32) from Monte Carlo dropout."""
+        if self.precision == "int8":
+            raise ValueError("Monte Carlo dropout needs the float model; load it with precision 'fp32' or 'bf16'")
         x = image_to_tensor(image, self.mean, self.std)[None].to(self.device)
         height, width = x.shape[-2:]
         if self.size is not None and tuple(self.size) != (height, width):
             x = F.interpolate(x, size=tuple(self.size), mode="bilinear", align_corners=False, antialias=True)
+        parameter = next(self.model.parameters(), None)
+        if parameter is not None:  # a model prepared in bf16 takes bf16 input
+            x = x.to(parameter.dtype).contiguous(memory_format=torch.channels_last)
         mean, uncertainty = mc_dropout_predict(self.model, x, samples)
         if mean.shape[-2:] != (height, width):
             mean = F.interpolate(mean, size=(height, width), mode="bilinear", align_corners=False)
@@ -157,9 +166,11 @@ class Segmenter:
 
 def load(weights: str | Path | None = None, device: str | torch.device = "cpu",
          size: tuple[int, int] | None = None, amp: str = "none",
-         precision: str = "fp32", optimize: bool = True) -> Segmenter:
+         precision: str = "auto", optimize: bool = True) -> Segmenter:
     """``segnet.load()``: the shipped CamVid model, or a checkpoint path.
 
-    ``precision``: fp32, bf16, or auto (bf16 where the CPU/GPU runs it natively).
+    ``precision``: fp32, bf16, int8 (CPU; needs a checkpoint calibrated by ``segnet quantize``, as
+    the shipped one is), or auto: int8 where calibrated and the CPU has VNNI, else bf16 where the
+    CPU/GPU runs it natively, else fp32.
     """
     return Segmenter.load(weights, device, size, amp, precision, optimize)

@@ -1,4 +1,4 @@
-"""The fast inference path: BatchNorm folded into the convs, channels-last, bf16 where the CPU has it.
+"""The fast inference path: BatchNorm folded into the convs, channels-last, bf16 or int8 where the CPU has it.
 
 SegNet's tutorial ships a "BN absorber" for the same reason: at inference BatchNorm is a fixed
 per-channel affine map, so it costs a whole extra pass over every feature map for nothing.
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-PRECISIONS = ("fp32", "bf16", "auto")
+PRECISIONS = ("fp32", "bf16", "int8", "auto")
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -30,13 +30,35 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
+def int8_kernels_available() -> bool:
+    """True where this torch build has oneDNN's quantised conv (x86 CPU builds do)."""
+    try:
+        return torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qconv2d_pointwise")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def cpu_has_fast_int8() -> bool:
+    """True where int8 dot products are native (AVX512-VNNI, AVX-VNNI or AMX) and torch has the kernels."""
+    if not int8_kernels_available():
+        return False
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text(errors="ignore") if cpuinfo.is_file() else ""
+    return any(flag in flags for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+def resolve_precision(precision: str, device: torch.device, calibrated: bool = False) -> str:
+    """The precision to run: ``auto`` picks int8 (CPU, calibrated model), else bf16, else float32."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError(f"precision 'int8' runs on the CPU only, not on {device.type}")
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if calibrated and cpu_has_fast_int8():
+        return "int8"
     return "bf16" if cpu_has_fast_bf16() else "fp32"
 
 
@@ -70,13 +92,26 @@ def prepare_for_inference(
     channels_last: bool = True,
     fold_bn: bool = True,
     device: str | torch.device = "cpu",
+    int8_ranges: dict[str, tuple[float, float]] | None = None,
 ) -> nn.Module:
-    """A copy of ``model`` set up for fast inference; the original is left untouched."""
+    """A copy of ``model`` set up for fast inference; the original is left untouched.
+
+    int8 needs the activation ranges of a calibration (``segnet.quantize.calibrate``, stored in the
+    checkpoint by ``segnet quantize``); ``auto`` uses int8 only when they are given.
+    """
     device = torch.device(device)
+    resolved = resolve_precision(precision, device, calibrated=int8_ranges is not None)
+    if resolved == "int8":
+        if int8_ranges is None:
+            raise ValueError("precision 'int8' needs calibrated activation ranges: run `segnet quantize` "
+                             "on the checkpoint first")
+        from .quantize import quantize_model  # quantize builds on this module
+
+        return quantize_model(model, int8_ranges)
     fast = copy.deepcopy(model).eval()
     if fold_bn:
         fold_batchnorm(fast)
-    dtype = torch.bfloat16 if resolve_precision(precision, device) == "bf16" else torch.float32
+    dtype = torch.bfloat16 if resolved == "bf16" else torch.float32
     if dtype == torch.bfloat16:
         for parent in list(fast.modules()):
             for name, child in list(parent.named_children()):

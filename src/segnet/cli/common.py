@@ -25,3 +25,13 @@ def next_free_dir(parent: str | Path, stem: str) -> Path:
     while (parent / f"{stem}-{number}").exists():
         number += 1
     return parent / f"{stem}-{number}"
+
+
+PRECISION_HELP = ("inference path (BatchNorm folded, channels-last): fp32, bf16, int8 (CPU; the checkpoint "
+                  "must be calibrated by `segnet quantize`) or auto (int8 if calibrated and the CPU has "
+                  "VNNI, else bf16 if native, else fp32)")
+
+
+def add_precision_argument(parser, default: str) -> None:
+    parser.add_argument("--precision", default=default, choices=["fp32", "bf16", "int8", "auto"],
+                        help=f"{PRECISION_HELP} (default {default})")

@@ -13,7 +13,7 @@ from ..engine import evaluate_model, format_report, load_model
 from ..optimize import prepare_for_inference
 from ..weights import default_weights_path
 from ..checkpoint import atomic_write_text
-from .common import parse_size
+from .common import add_precision_argument, parse_size
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -34,8 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--use-depth", action="store_true", help="SUN RGB-D: depth as a 4th channel")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast of the unprepared model")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
-                   help="inference path: BatchNorm folded, channels-last, in this precision (default fp32)")
+    add_precision_argument(p, "fp32")
     p.add_argument("--no-optimize", action="store_true", help="run the checkpoint's model as it is (reference)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--workers", type=int, default=0)
@@ -56,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{weights}: trained on classes {list(loaded.classes.names)[:3]}..., "
                          f"the dataset has {list(dataset.classes.names)[:3]}...")
     size = parse_size(args.size) if args.size else loaded.size
-    model = loaded.model if args.no_optimize else prepare_for_inference(loaded.model, args.precision, device=device)
+    model = loaded.model if args.no_optimize else prepare_for_inference(
+        loaded.model, args.precision, device=device, int8_ranges=loaded.int8_ranges)
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not args.no_optimize,
                             batch_size=args.batch_size,
                             workers=args.workers, compute_bf=not args.no_bf,

@@ -8,9 +8,10 @@ from pathlib import Path
 import torch
 
 from ..inference import Segmenter
+from ..optimize import resolve_precision
 from ..predict import collect_sources, predict_images, predict_video
 from ..video import VIDEO_EXTENSIONS
-from .common import next_free_dir, parse_size
+from .common import add_precision_argument, next_free_dir, parse_size
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1, metavar="N", help="images (or frames) per model call (default 1)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--amp", default="none", choices=["none", "bf16"])
+    add_precision_argument(p, "auto")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the class colours, 0..1 (default 0.5)")
     p.add_argument("--samples", type=int, default=0, metavar="N",
                    help="Bayesian models: N Monte Carlo dropout passes; adds DIR/uncertainty/<stem>.png")
@@ -46,7 +48,13 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: CUDA is not available on this machine; use --device cpu")
     native = bool(args.size) and args.size.lower() == "native"
-    segmenter = Segmenter.load(args.weights, args.device, None if native else parse_size(args.size), args.amp)
+    precision = args.precision
+    if args.samples and precision in ("int8", "auto"):  # Monte Carlo dropout needs the float model
+        if precision == "int8":
+            raise ValueError("--samples (Monte Carlo dropout) cannot run in int8; use --precision fp32 or bf16")
+        precision = resolve_precision("auto", torch.device(args.device), calibrated=False)
+    segmenter = Segmenter.load(args.weights, args.device, None if native else parse_size(args.size), args.amp,
+                               precision)
     if native:
         segmenter.size = None
     out_dir = Path(args.output) if args.output else next_free_dir("runs", "predict")

@@ -7,7 +7,7 @@ import ipaddress
 import re
 import sys
 
-from .common import parse_size
+from .common import add_precision_argument, parse_size
 
 UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 
@@ -60,6 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default cpu)")
     p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's training size)")
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast (default none)")
+    add_precision_argument(p, "auto")
     p.add_argument("--max-bytes", default="20MiB", help="largest upload accepted, e.g. 20MB or 5MiB (default 20MiB)")
     p.add_argument("--max-pixels", default="4096x4096",
                    help="largest image accepted, WxH or a pixel count (default 4096x4096)")
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     from ..serve import create_app
 
     try:
-        segmenter = load(args.weights, device=args.device, size=parse_size(args.size), amp=args.amp)
+        segmenter = load(args.weights, device=args.device, size=parse_size(args.size), amp=args.amp,
+                         precision=args.precision)
     except FileNotFoundError as error:
         if args.weights is None:
             raise FileNotFoundError(f"no model to serve: {error}") from None
@@ -87,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(f"segnet serve: warning: listening on {args.host}, reachable from other machines; "
               "the demo has no authentication", file=sys.stderr)
-    print(f"segnet serve: {segmenter.spec.name} ({segmenter.classes.num_classes} classes) from "
+    print(f"segnet serve: {segmenter.spec.name} ({segmenter.classes.num_classes} classes, "
+          f"{segmenter.precision}) from "
           f"{segmenter.weights_path} at http://{args.host}:{args.port}/", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -145,7 +145,8 @@ def _pool_with_positions(x: Tensor) -> tuple[Tensor, Tensor, bool]:
     channels_last = _is_channels_last(x)
     if not channels_last and not x.is_contiguous():
         x = x.contiguous()
-    windows = _windows(_pad_to_even(x, float("-inf"), channels_last), channels_last)
+    lowest = float("-inf") if x.is_floating_point() else torch.iinfo(x.dtype).min
+    windows = _windows(_pad_to_even(x, lowest, channels_last), channels_last)
     top_left, top_right = _plane(windows, 0, 0, channels_last), _plane(windows, 0, 1, channels_last)
     bottom_left, bottom_right = _plane(windows, 1, 0, channels_last), _plane(windows, 1, 1, channels_last)
     right_wins = torch.gt(top_right, top_left)
@@ -181,16 +182,16 @@ class _CompactMaxPool(torch.autograd.Function):
 
 class _CompactMaxUnpool(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, values: Tensor, packed: Tensor, pooled_shape, input_size, channels_last):  # type: ignore[override]
+    def forward(ctx, values: Tensor, packed: Tensor, pooled_shape, input_size, channels_last, fill):  # type: ignore[override]
         ctx.save_for_backward(packed)
         ctx.meta = (pooled_shape, input_size, channels_last)
-        return _scatter_to_windows(values, PoolIndices(packed, pooled_shape, input_size, channels_last))
+        return _scatter_to_windows(values, PoolIndices(packed, pooled_shape, input_size, channels_last), fill)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         (packed,) = ctx.saved_tensors
         indices = PoolIndices(packed, *ctx.meta)
-        return _GatherFromWindows.apply(grad_out, indices), None, None, None, None
+        return _GatherFromWindows.apply(grad_out, indices), None, None, None, None, None
 
 
 class _GatherFromWindows(torch.autograd.Function):
@@ -206,16 +207,16 @@ class _GatherFromWindows(torch.autograd.Function):
         return compact_max_unpool2d(grad, ctx.indices), None
 
 
-def _scatter_to_windows(values: Tensor, indices: PoolIndices) -> Tensor:
+def _scatter_to_windows(values: Tensor, indices: PoolIndices, fill: float = 0) -> Tensor:
     channels_last = indices.channels_last
     n, c, rows, cols = indices.pooled_shape
     positions = indices.physical_positions()
     source = _from_logical(values, channels_last)
     shape = (n, rows, 2, cols, 2, c) if channels_last else (n, c, rows, 2, cols, 2)
     out = torch.empty(shape, dtype=values.dtype, device=values.device)
-    zero = values.new_zeros(())
+    background = values.new_full((), fill)
     for code, (dy, dx) in enumerate(_OFFSETS):
-        torch.where(positions == code, source, zero, out=_plane(out, dy, dx, channels_last))
+        torch.where(positions == code, source, background, out=_plane(out, dy, dx, channels_last))
     if channels_last:
         full = out.view(n, rows * 2, cols * 2, c).permute(0, 3, 1, 2)
     else:
@@ -244,15 +245,18 @@ def compact_max_pool2d(x: Tensor) -> tuple[Tensor, PoolIndices]:
     return pooled, PoolIndices(packed, tuple(pooled.shape), tuple(x.shape[-2:]), _is_channels_last(x))
 
 
-def compact_max_unpool2d(values: Tensor, indices: PoolIndices) -> Tensor:
-    """Place each value at its window position in a zero map of the pre-pooling size."""
+def compact_max_unpool2d(values: Tensor, indices: PoolIndices, fill: float = 0) -> Tensor:
+    """Place each value at its window position in a map of the pre-pooling size filled with ``fill``.
+
+    ``fill`` is 0 but for quantised maps, whose zero is their zero point (see ``segnet.quantize``).
+    """
     if tuple(values.shape) != indices.pooled_shape:
         raise ValueError(
             f"unpooling values of shape {tuple(values.shape)} with indices recorded for "
             f"{indices.pooled_shape}"
         )
     return _CompactMaxUnpool.apply(
-        values, indices.packed, indices.pooled_shape, indices.input_size, indices.channels_last
+        values, indices.packed, indices.pooled_shape, indices.input_size, indices.channels_last, fill
     )
 
 

@@ -211,6 +211,7 @@ def create_app(segmenter: Segmenter, samples_dir: str | Path | None = None,
                         for i, (n, c) in enumerate(zip(classes.names, classes.colors))],
             "input_size": list(segmenter.size) if segmenter.size else None,
             "device": str(segmenter.device),
+            "precision": segmenter.precision,
             "limits": {"max_bytes": max_bytes, "max_pixels": max_pixels},
         }
 

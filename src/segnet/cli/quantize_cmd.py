@@ -1,0 +1,97 @@
+"""`segnet quantize`: calibrate a checkpoint for int8 inference and write the calibrated copy."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import atomic_save, load_model, read_checkpoint
+from ..data import build_dataset, eval_transform
+from ..optimize import cpu_has_fast_int8, prepare_for_inference
+from ..quantize import calibrate, quantize_model
+from ..weights import default_weights_path
+from .common import parse_size
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "quantize", help="calibrate a checkpoint for int8 CPU inference",
+        description="Run the float32 model on a few images of a dataset split, record every conv's "
+        "activation range and write a copy of the checkpoint that carries them. predict, evaluate and "
+        "serve then run it in int8 with --precision int8 (or auto, on a CPU with VNNI). The weights are "
+        "not changed. A check on other images prints how often int8 and float32 agree.",
+    )
+    p.add_argument("--weights", help="checkpoint (.pt) to calibrate (default: the shipped CamVid model)")
+    p.add_argument("--output", help="calibrated checkpoint to write (default runs/quantize/<name>_int8.pt)")
+    p.add_argument("--dataset", default="camvid", choices=["camvid", "sunrgbd", "folder"])
+    p.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
+    p.add_argument("--split", default="train", help="split the calibration images come from (default train)")
+    p.add_argument("--images", type=int, default=16, help="calibration images, spread over the split (default 16)")
+    p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's size)")
+    p.add_argument("--check-split", default="val", help="split of the agreement check (default val)")
+    p.add_argument("--check-images", type=int, default=10, help="images of the agreement check; 0 skips it")
+    p.add_argument("--classes-file", help="folder dataset: classes.json")
+    p.add_argument("--use-depth", action="store_true", help="SUN RGB-D: depth as a 4th channel")
+    return p
+
+
+def _spread(count: int, total: int) -> list[int]:
+    """``count`` indices spread evenly over ``range(total)``."""
+    count = min(count, total)
+    return sorted({round(i * (total - 1) / max(count - 1, 1)) for i in range(count)})
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.images < 1:
+        raise ValueError(f"--images {args.images}: calibration needs at least 1 image")
+    weights = Path(args.weights) if args.weights else default_weights_path()
+    loaded = load_model(weights)
+    size = parse_size(args.size) if args.size else loaded.size
+    extra: dict = {"use_depth": True} if args.use_depth else {}
+    if args.classes_file:
+        extra["classes_file"] = args.classes_file
+
+    def images(split: str, count: int):
+        dataset = build_dataset(args.dataset, args.data_root, split, eval_transform(None, loaded.mean, loaded.std),
+                                0, **extra)
+        if dataset.classes.num_classes != loaded.spec.num_classes:
+            raise ValueError(f"{weights}: {loaded.spec.num_classes} classes, the dataset has "
+                             f"{dataset.classes.num_classes}")
+        for index in _spread(count, len(dataset)):
+            image = dataset[index][0][None]
+            if size is not None and tuple(image.shape[-2:]) != tuple(size):
+                image = F.interpolate(image, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+            yield image
+
+    start = time.perf_counter()
+    calibration = list(images(args.split, args.images))
+    ranges = calibrate(loaded.model, calibration)
+    print(f"calibrated {len(ranges)} activation ranges on {len(calibration)} {args.split} image(s) "
+          f"in {time.perf_counter() - start:.1f} s")
+
+    if args.check_images > 0:
+        int8 = quantize_model(loaded.model, ranges)
+        reference = prepare_for_inference(loaded.model, "fp32")
+        agree = total = 0
+        with torch.no_grad():
+            for image in images(args.check_split, args.check_images):
+                expected = reference(image.contiguous(memory_format=torch.channels_last)).argmax(1)
+                agree += int((int8(image).argmax(1) == expected).sum())
+                total += expected.numel()
+        print(f"int8 vs float32 argmax agreement on {args.check_images} {args.check_split} image(s): "
+              f"{100 * agree / total:.2f}%")
+
+    data = read_checkpoint(weights)
+    data["int8_ranges"] = {name: [low, high] for name, (low, high) in ranges.items()}
+    data["int8_calibration"] = {"dataset": args.dataset, "split": args.split, "images": len(calibration),
+                                "size": list(size) if size else None}
+    output = Path(args.output) if args.output else Path("runs") / "quantize" / f"{weights.stem}_int8.pt"
+    atomic_save(data, output)
+    print(f"calibrated checkpoint written to {output}")
+    if not cpu_has_fast_int8():
+        print("note: this CPU has no VNNI int8 instructions; int8 will run, but slower than bf16/fp32")
+    return 0
