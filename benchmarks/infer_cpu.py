@@ -4,9 +4,13 @@ Paths, all at 3x360x480 (batch 1 and 4):
 - reference: float32 eager, BatchNorm unfused, torch's int64 pooling indices (``compact_indices=False``);
 - onnxruntime: that reference exported to ONNX (float32) and run by ONNX Runtime on all cores;
 - fast-fp32 / fast-bf16: ``segnet.optimize.prepare_for_inference`` (BatchNorm folded, channels-last,
-  2-bit indices, float32 or bf16).
+  2-bit indices, float32 or bf16);
+- fast-int8: ``segnet.quantize`` (oneDNN uint8 x int8 convs, uint8 activations end to end). The
+  shipped model uses the ranges calibrated into its checkpoint (``segnet quantize``, 16 CamVid train
+  frames); the random-weight ``segnet`` is calibrated on 4 CamVid train frames (random images
+  without CamVid).
 
-Also measured in the same run: the machine's matmul peak (float32 and bf16), achieved GFLOP/s,
+Also measured in the same run: the machine's matmul peak (float32, bf16, int8), achieved GFLOP/s,
 peak inference memory above the loaded model (each in a fresh process), and the accuracy cost on
 CamVid val with the shipped weights (argmax agreement with the reference, mIoU difference).
 
@@ -37,17 +41,23 @@ from segnet.inference import logits_at_size
 from segnet.metrics import ConfusionMatrix
 from segnet.models import measure_complexity
 from segnet.optimize import prepare_for_inference
+from segnet.quantize import calibrate, quantize_model
 from segnet.weights import default_weights_path
 
 SIZE = (360, 480)
-PATHS = ("reference", "onnxruntime", "fast-fp32", "fast-bf16")
+PATHS = ("reference", "onnxruntime", "fast-fp32", "fast-bf16", "fast-int8")
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 4096, repeats: int = 3) -> float:
-    """Best GFLOP/s of an n x n x n matrix product."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    """Best GFLOP/s (GOP/s for int8, via torch._int_mm) of an n x n x n matrix product."""
+    if dtype == torch.int8:
+        a, b = (torch.randint(-128, 128, (n, n), dtype=torch.int8) for _ in range(2))
+        product = lambda: torch._int_mm(a, b)  # noqa: E731
+    else:
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        product = lambda: a @ b  # noqa: E731
+    product()
+    best = min(_timed(product) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
 
 
@@ -68,6 +78,25 @@ def base_model(name: str, compact: bool) -> torch.nn.Module:
     return segnet.create_model(name, 11, compact_indices=compact).eval()
 
 
+def int8_ranges(name: str, size) -> dict:
+    """Calibrated activation ranges: the shipped checkpoint's own, else 4 CamVid train frames."""
+    if name == "shipped":
+        ranges = load_model(default_weights_path()).int8_ranges
+        if ranges is None:
+            raise SystemExit("the shipped checkpoint is not calibrated: run `segnet quantize --output "
+                             "src/segnet/weights/camvid_segnet_basic.pt`")
+        return ranges
+    root = default_root("camvid")
+    if (root / "train").is_dir():
+        train = CamVid(root, "train", transform=eval_transform(None))
+        picks = [train[i][0][None] for i in range(0, len(train), len(train) // 4)][:4]
+        frames = [F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True) for x in picks]
+    else:
+        generator = torch.Generator().manual_seed(0)
+        frames = [torch.randn(1, 3, *size, generator=generator) for _ in range(4)]
+    return calibrate(base_model(name, compact=True), frames)
+
+
 def build_path(name: str, path: str, batch: int, onnx_dir: Path, size=None):
     """A callable taking a float32 NCHW batch and returning float32 logits."""
     size = size or SIZE
@@ -86,6 +115,9 @@ def build_path(name: str, path: str, batch: int, onnx_dir: Path, size=None):
         session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name
         return lambda x: torch.from_numpy(session.run(None, {input_name: x.numpy()})[0])
+    if path == "fast-int8":
+        model = quantize_model(base_model(name, compact=True), int8_ranges(name, size))
+        return lambda x: model(x)
     precision = "bf16" if path == "fast-bf16" else "fp32"
     model = prepare_for_inference(base_model(name, compact=True), precision, channels_last=True)
     return lambda x: logits_at_size(model, x)
@@ -171,8 +203,9 @@ def main() -> None:
     onnx_dir = Path(tempfile.mkdtemp(prefix="segnet-infer-"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, input 3x{SIZE[0]}x{SIZE[1]}")
-    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
-    print(f"matmul peak: float32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
+    peak32, peak16, peak8 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16), matmul_peak(torch.int8)
+    peaks = {"fast-bf16": peak16, "fast-int8": peak8}
+    print(f"matmul peak: float32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s, int8 {peak8:.0f} GOP/s")
     print("| model | path | batch | ms/image | images/s | vs reference | vs onnxruntime | GFLOP/s | share of peak | peak memory (MB) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     results: dict[tuple[str, str, int], dict[str, float]] = {}
@@ -187,7 +220,7 @@ def main() -> None:
                 reference = results[(name, "reference", batch)]["rate"]
                 ort_rate = results.get((name, "onnxruntime", batch), {}).get("rate")
                 achieved = gflops * rate
-                peak = peak16 if path == "fast-bf16" else peak32
+                peak = peaks.get(path, peak32)
                 print(f"| {name} | {path} | {batch} | {1000 / rate:.0f} | {rate:.3f} | {rate / reference:.2f}x | "
                       f"{'' if ort_rate is None else f'{rate / ort_rate:.2f}x'} | {achieved:.0f} | "
                       f"{100 * achieved / peak:.0f}% | {memory:.0f} |", flush=True)
@@ -202,7 +235,7 @@ def main() -> None:
     else:
         print(f"\n(accuracy part skipped: no CamVid val at {root})")
     name = args.models.split(",")[0]
-    candidates = ["fast-bf16", "fast-fp32"]
+    candidates = ["fast-int8", "fast-bf16", "fast-fp32"]
     if quality:
         candidates = [p for p in candidates if quality["reference"]["miou"] - quality[p]["miou"] <= 0.5] or ["fast-fp32"]
     fastest = max(candidates, key=lambda p: results[(name, p, 1)]["rate"])
@@ -211,7 +244,10 @@ def main() -> None:
     gflops = measure_complexity(base_model(name, True), (3, *SIZE)).gflops
     bf16_share = gflops * results[(name, "fast-bf16", 1)]["rate"] / peak16
     delta = (quality["reference"]["miou"] - quality[fastest]["miou"]) if quality else float("nan")
-    print(f"\nfastest path within 0.5 mIoU: {fastest} ({name}, batch 1)")
+    int8_share = gflops * results[(name, "fast-int8", 1)]["rate"] / peak8
+    print(f"\nfast-int8 ({name}, batch 1): {100 * int8_share:.0f}% of the int8 matmul peak; "
+          f"fast-bf16: {100 * bf16_share:.0f}% of the bf16 peak")
+    print(f"fastest path within 0.5 mIoU: {fastest} ({name}, batch 1)")
     print(f"summary: speedup={best['rate'] / ref['rate']:.2f} ort_speedup={best['rate'] / ort_result['rate']:.2f} "
           f"fp32_speedup={results[(name, 'fast-fp32', 1)]['rate'] / ref['rate']:.2f} peak_share={bf16_share:.2f} "
           f"memory_ratio={best['memory'] / ref['memory']:.2f} miou_delta={delta:.2f}")

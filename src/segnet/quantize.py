@@ -83,10 +83,11 @@ class _Layout:
 
 
 def _layout(model: nn.Module) -> _Layout:
-    if isinstance(model, SegNet):
+    # A subclass with its own forward (SegNet-Basic-EncoderAddition's skips) is another graph.
+    if isinstance(model, SegNet) and type(model).forward is SegNet.forward:
         encoder = [_units(b, f"encoder.blocks.{i}") for i, b in enumerate(model.encoder.blocks)]
         input_norm, min_size = None, SEGNET_MIN_SIZE
-    elif isinstance(model, SegNetBasic):
+    elif isinstance(model, SegNetBasic) and type(model).forward is SegNetBasic.forward:
         encoder = [_units(b, f"encoder.{i}") for i, b in enumerate(model.encoder)]
         input_norm, min_size = model.input_norm, BASIC_MIN_SIZE
     else:

@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{weights}: trained on classes {list(loaded.classes.names)[:3]}..., "
                          f"the dataset has {list(dataset.classes.names)[:3]}...")
     size = parse_size(args.size) if args.size else loaded.size
+    if args.no_optimize and args.precision != "fp32":
+        raise ValueError(f"--no-optimize runs the checkpoint as it is, in float32; it cannot run "
+                         f"--precision {args.precision}")
     model = loaded.model if args.no_optimize else prepare_for_inference(
         loaded.model, args.precision, device=device, int8_ranges=loaded.int8_ranges)
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not args.no_optimize,

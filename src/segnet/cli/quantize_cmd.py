@@ -76,13 +76,14 @@ def run(args: argparse.Namespace) -> int:
     if args.check_images > 0:
         int8 = quantize_model(loaded.model, ranges)
         reference = prepare_for_inference(loaded.model, "fp32")
-        agree = total = 0
+        agree = total = checked = 0
         with torch.no_grad():
             for image in images(args.check_split, args.check_images):
                 expected = reference(image.contiguous(memory_format=torch.channels_last)).argmax(1)
                 agree += int((int8(image).argmax(1) == expected).sum())
                 total += expected.numel()
-        print(f"int8 vs float32 argmax agreement on {args.check_images} {args.check_split} image(s): "
+                checked += 1
+        print(f"int8 vs float32 argmax agreement on {checked} {args.check_split} image(s): "
               f"{100 * agree / total:.2f}%")
 
     data = read_checkpoint(weights)

@@ -1,0 +1,111 @@
+"""The uint8 grid and one int8 conv, pinned to a float64 reference computed by hand.
+
+Grid: zero exact, round trip within half a step, clamping outside. QuantizedConv2d: dequantised
+uint8 input, per-output-channel symmetric int8 weights (scale = amax/127), float64 conv + bias
+(+ ReLU), requantised to the target grid: the oneDNN kernel must agree within 1 LSB.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from segnet.optimize import int8_kernels_available
+from segnet.quantize import Grid, QuantizedConv2d
+
+requires_int8 = pytest.mark.skipif(not int8_kernels_available(),
+                                   reason="this torch build has no oneDNN int8 conv (x86 CPU builds do)")
+
+RANGES = [(-1.0, 2.0), (0.0, 6.0), (-3.5, 0.0), (0.3, 4.0), (-5.0, -0.5), (-1e-3, 250.0), (-0.07, 0.02)]
+
+
+def dequantize(grid: Grid, q: torch.Tensor) -> torch.Tensor:
+    return grid.scale * (q.double() - grid.zero_point)
+
+
+@pytest.mark.parametrize("low, high", RANGES)
+def test_grid_zero_is_exact(low, high):
+    grid = Grid.covering(low, high)
+    assert 0 <= grid.zero_point <= 255
+    q = grid.quantize(torch.zeros(1, 2, 3, 4))  # maps only: NCHW
+    assert q.dtype == torch.uint8 and torch.all(q == grid.zero_point)
+    assert torch.all(dequantize(grid, q) == 0)
+
+
+@pytest.mark.parametrize("low, high", RANGES)
+def test_grid_round_trip_within_half_a_step_and_clamps_outside(low, high):
+    grid = Grid.covering(low, high)
+    lo, hi = min(low, 0.0), max(high, 0.0)
+    x = torch.cat([torch.linspace(lo, hi, 2001), torch.tensor([lo, hi, 0.0])]).view(1, 1, 1, -1)
+    q = grid.quantize(x)
+    error = (dequantize(grid, q) - x.double()).abs().max().item()
+    assert error <= grid.scale / 2 * (1 + 1e-4), (error, grid)
+    # A grid of 256 levels: the whole range is used, no wasted step.
+    assert abs(grid.scale * 255 - (hi - lo)) <= 1e-6 * (hi - lo)
+    below = grid.quantize(torch.full((1, 1, 1, 3), lo - 10 * (hi - lo)))
+    above = grid.quantize(torch.full((1, 1, 1, 3), hi + 10 * (hi - lo)))
+    assert torch.all(below == 0) and torch.all(above == 255)
+
+
+def test_grid_quantize_returns_channels_last_uint8():
+    q = Grid.covering(-1, 1).quantize(torch.randn(2, 3, 5, 7))
+    assert q.dtype == torch.uint8 and q.is_contiguous(memory_format=torch.channels_last)
+
+
+def reference(conv: torch.nn.Conv2d, source: Grid, q: torch.Tensor, relu: bool) -> torch.Tensor:
+    """Float64 conv of the dequantised input with per-channel symmetric int8 fake-quantised weights."""
+    weight = conv.weight.detach().double()
+    scale = (weight.abs().amax(dim=(1, 2, 3), keepdim=True) / 127.0).clamp_min(1e-12)
+    weight = torch.round(weight / scale).clamp(-128, 127) * scale
+    bias = None if conv.bias is None else conv.bias.detach().double()
+    y = F.conv2d(dequantize(source, q), weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+    return y.relu() if relu else y
+
+
+CASES = [  # in, out, kernel, padding, stride, groups, HxW, bias, relu, source grid
+    (3, 16, 7, 3, 1, 1, (13, 17), True, True, (-2.1, 2.6)),  # SegNet-Basic's first conv
+    (64, 64, 7, 3, 1, 1, (12, 15), True, False, (-1.0, 2.0)),  # its decoder convs: no ReLU
+    (64, 64, 7, 3, 1, 64, (9, 11), True, False, (-1.0, 2.0)),  # the single-channel decoder (depthwise)
+    (16, 32, 3, 1, 1, 1, (10, 9), True, True, (0.0, 3.0)),  # SegNet's 3x3 convs on a ReLU'd map
+    (8, 5, 3, 1, 2, 1, (9, 8), False, True, (-0.5, 0.5)),  # stride 2, no bias
+    (64, 11, 1, 0, 1, 1, (10, 10), True, False, (0.0, 1.0)),  # the classifier
+]
+
+
+@requires_int8
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}to{c[1]}k{c[2]}s{c[4]}g{c[5]}")
+@pytest.mark.parametrize("narrow", [False, True], ids=["fits", "clamps"])
+def test_quantized_conv_matches_float64_reference(case, narrow):
+    cin, cout, k, pad, stride, groups, size, bias, relu, source_range = case
+    torch.manual_seed(cin * 7 + cout)
+    conv = torch.nn.Conv2d(cin, cout, k, stride=stride, padding=pad, groups=groups, bias=bias)
+    with torch.no_grad():  # channels of very different magnitude: per-channel scales matter
+        conv.weight.mul_(torch.logspace(-1, 1, cout).view(-1, 1, 1, 1))
+    source = Grid.covering(*source_range)
+    q = torch.randint(0, 256, (2, cin, *size), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
+    expected_float = reference(conv, source, q, relu)
+    low, high = float(expected_float.min()), float(expected_float.max())
+    target = Grid.covering(low / 2, high / 2) if narrow else Grid.covering(low, high)
+    expected = torch.round(expected_float / target.scale).add(target.zero_point).clamp(0, 255)
+
+    out = QuantizedConv2d(conv, source, target, relu)(q)
+    assert out.dtype == torch.uint8 and out.shape == expected.shape
+    diff = (out.double() - expected).abs()
+    assert diff.max() <= 1, diff.max()
+    assert (diff == 0).double().mean() >= 0.99
+    if narrow:
+        assert (out == 255).any()  # the clamping was exercised
+
+    logits = QuantizedConv2d(conv, source, None, relu)(q)
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits.double(), expected_float, rtol=1e-5,
+                               atol=1e-5 * float(expected_float.abs().max()))
+
+
+@requires_int8
+def test_quantized_conv_reads_contiguous_input_too():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 8, 7, padding=3)
+    source, target = Grid.covering(-1, 1), Grid.covering(-4, 4)
+    q = torch.randint(0, 256, (1, 3, 11, 13), dtype=torch.uint8)
+    layer = QuantizedConv2d(conv, source, target, False)
+    assert torch.equal(layer(q), layer(q.contiguous(memory_format=torch.channels_last)))
