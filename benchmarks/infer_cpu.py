@@ -123,13 +123,22 @@ def build_path(name: str, path: str, batch: int, onnx_dir: Path, size=None):
     return lambda x: logits_at_size(model, x)
 
 
-def time_path(run, batch: int, warmup: int, repeats: int) -> float:
-    """Median seconds per batch."""
+def time_paths(runs: dict, batch: int, warmup: int, repeats: int) -> dict[str, float]:
+    """Median seconds per batch of each path, the paths taking turns in every round.
+
+    Interleaving gives every path the same share of whatever the machine does meanwhile (clock,
+    neighbours on a shared host), so the ratios hold even when absolute times drift between rounds.
+    """
     x = torch.randn(batch, 3, *SIZE)
+    times: dict[str, list[float]] = {path: [] for path in runs}
     with torch.no_grad():
-        for _ in range(warmup):
-            run(x)
-        return statistics.median(_timed(lambda: run(x)) for _ in range(repeats))
+        for run in runs.values():
+            for _ in range(warmup):
+                run(x)
+        for _ in range(repeats):
+            for path, run in runs.items():
+                times[path].append(_timed(lambda: run(x)))
+    return {path: statistics.median(values) for path, values in times.items()}
 
 
 def memory_worker(job: dict) -> dict:
@@ -189,7 +198,7 @@ def main() -> None:
     parser.add_argument("--models", default="segnet,shipped")
     parser.add_argument("--batches", default="1,4")
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds, the paths taking turns")
     parser.add_argument("--data", default=None, help="CamVid root for the accuracy part")
     parser.add_argument("--val-limit", type=int, default=0, help="only the first N val images (0 = all)")
     parser.add_argument("--size", default="360x480", help="input HxW (smaller only for a quick check)")
@@ -212,10 +221,12 @@ def main() -> None:
     for name in args.models.split(","):
         gflops = measure_complexity(base_model(name, True), (3, *SIZE)).gflops
         for batch in (int(b) for b in args.batches.split(",")):
+            runs = {path: build_path(name, path, batch, onnx_dir) for path in PATHS}
+            timings = time_paths(runs, batch, args.warmup, args.repeats)
+            del runs
             for path in PATHS:
-                seconds = time_path(build_path(name, path, batch, onnx_dir), batch, args.warmup, args.repeats)
                 memory = measure_memory(name, path, batch, onnx_dir)
-                rate = batch / seconds
+                rate = batch / timings[path]
                 results[(name, path, batch)] = {"rate": rate, "memory": memory}
                 reference = results[(name, "reference", batch)]["rate"]
                 ort_rate = results.get((name, "onnxruntime", batch), {}).get("rate")
