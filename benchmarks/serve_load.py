@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="a running server, http://127.0.0.1:PORT (default: start one here)")
     parser.add_argument("--weights", help="checkpoint for the in-process server (default: the shipped model)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--precision", default="auto", choices=["fp32", "bf16", "int8", "auto"],
+                        help="inference precision of the in-process server (default auto, as segnet serve)")
     parser.add_argument("--clients", type=int, default=4, help=f"concurrent clients (1-{MAX_CLIENTS}, default 4)")
     parser.add_argument("--seconds", type=float, default=10, help=f"duration (at most {MAX_SECONDS:.0f}, default 10)")
     parser.add_argument("--image", help="image file to post (default: a synthetic PNG of --image-size)")
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             import segnet
             from segnet.serve import create_app
             from segnet.serve.background import BackgroundServer
-            server = BackgroundServer(create_app(segnet.load(args.weights, device=args.device)))
+            server = BackgroundServer(create_app(segnet.load(args.weights, device=args.device, precision=args.precision)))
             url = server.url
     except (ValueError, FileNotFoundError, OSError) as error:
         print(f"serve_load: error: {error}", file=sys.stderr)
