@@ -118,6 +118,15 @@ def test_evaluate_in_int8_scores_like_float32(quantized, camvid, tmp_path, capsy
         assert abs(int8[key] - fp32[key]) < 5, (key, int8[key], fp32[key])
 
 
+def test_evaluate_no_optimize_refuses_another_precision(quantized, camvid, tmp_path, capsys):
+    output, _ = quantized
+    status = main(["evaluate", "--weights", str(output), "--data-root", str(camvid), "--no-optimize",
+                   "--precision", "int8", "--no-progress", "--output", str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1 and "--no-optimize" in err and "int8" in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_predict_int8_on_an_uncalibrated_checkpoint_is_a_one_line_error(weights, camvid, tmp_path, capsys):
     image = sorted((camvid / "val").glob("*.png"))[0]
     status = main(["predict", str(image), "--weights", str(weights), "--precision", "int8", "--no-progress",

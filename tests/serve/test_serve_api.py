@@ -85,6 +85,8 @@ def test_health_and_model(client, segmenter):
     assert [c["name"] for c in model["classes"]] == list(CAMVID.names)
     assert [tuple(c["color"]) for c in model["classes"]] == list(CAMVID.colors)
     assert model["input_size"] == [64, 80]
+    # auto, uncalibrated checkpoint: never int8, and what the page reports is what runs
+    assert model["precision"] == segmenter.precision and model["precision"] in ("fp32", "bf16")
     assert model["limits"] == {"max_bytes": 20 * 1024 * 1024, "max_pixels": 4096 * 4096}
 
 
