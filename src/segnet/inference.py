@@ -89,7 +89,7 @@ class Segmenter:
         self.precision = (resolve_precision(precision, self.device, loaded.int8_ranges is not None)
                           if optimize else "fp32")
         if optimize:  # BatchNorm folded, channels-last, bf16 if asked (see segnet.optimize)
-            self.model = prepare_for_inference(loaded.model, precision, channels_last=True, device=self.device,
+            self.model = prepare_for_inference(loaded.model, self.precision, channels_last=True, device=self.device,
                                                int8_ranges=loaded.int8_ranges)
         else:
             self.model = loaded.model.to(self.device).eval()

@@ -14,6 +14,7 @@ quantised per output channel, symmetric int8.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -104,8 +105,6 @@ def calibrate(model: nn.Module, batches: Iterable[Tensor]) -> ActivationRanges:
     Keys are the convs' module names, plus ``"input"`` for what the first conv reads. The model is
     copied and its BatchNorm folded first, so the ranges are those the int8 kernels will see.
     """
-    import copy
-
     folded = fold_batchnorm(copy.deepcopy(model).float().eval())
     layout = _layout(folded)
     units = [u for block in layout.encoder + layout.decoder for u in block] + [layout.classifier]
@@ -216,7 +215,5 @@ class Int8SegNet(nn.Module):
 
 def quantize_model(model: nn.Module, ranges: ActivationRanges) -> Int8SegNet:
     """An int8 copy of ``model`` (the original is left untouched)."""
-    import copy
-
     folded = fold_batchnorm(copy.deepcopy(model).float().eval())
     return Int8SegNet(folded, ranges)
