@@ -88,7 +88,7 @@ class Segmenter:
         # What actually runs: auto resolved to int8, bf16 or fp32 for this machine and checkpoint.
         self.precision = (resolve_precision(precision, self.device, loaded.int8_ranges is not None)
                           if optimize else "fp32")
-        if optimize:  # BatchNorm folded, channels-last, bf16 if asked (see segnet.optimize)
+        if optimize:  # BatchNorm folded, channels-last, bf16 or int8 if asked (segnet.optimize, segnet.quantize)
             self.model = prepare_for_inference(loaded.model, self.precision, channels_last=True, device=self.device,
                                                int8_ranges=loaded.int8_ranges)
         else:
