@@ -173,10 +173,10 @@ class Int8SegNet(nn.Module):
         if not int8_kernels_available():
             raise RuntimeError("int8 inference needs a torch build with oneDNN (x86 CPU)")
         layout = _layout(model)
-        missing = [u.name for b in layout.encoder + layout.decoder for u in b if u.name not in ranges]
-        if INPUT_KEY not in ranges or missing:
-            raise ValueError(f"int8 calibration ranges lack {([INPUT_KEY] if INPUT_KEY not in ranges else []) + missing}"
-                             " (were they calibrated for another model?)")
+        needed = [INPUT_KEY] + [u.name for b in layout.encoder + layout.decoder for u in b]
+        missing = [name for name in needed if name not in ranges]
+        if missing:
+            raise ValueError(f"int8 calibration ranges lack {missing} (were they calibrated for another model?)")
         self.in_channels, self.min_size = layout.in_channels, layout.min_size
         self.input_norm = layout.input_norm
         self.input_grid = Grid.covering(*ranges[INPUT_KEY])
