@@ -35,3 +35,11 @@ PRECISION_HELP = ("inference path (BatchNorm folded, channels-last): fp32, bf16,
 def add_precision_argument(parser, default: str) -> None:
     parser.add_argument("--precision", default=default, choices=["fp32", "bf16", "int8", "auto"],
                         help=f"{PRECISION_HELP} (default {default})")
+
+
+def dataset_options(args) -> dict:
+    """The dataset keyword options that --use-depth and --classes-file ask for."""
+    options: dict = {"use_depth": True} if getattr(args, "use_depth", False) else {}
+    if getattr(args, "classes_file", None):
+        options["classes_file"] = args.classes_file
+    return options

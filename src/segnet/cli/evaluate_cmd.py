@@ -13,7 +13,7 @@ from ..engine import evaluate_model, format_report, load_model
 from ..optimize import prepare_for_inference
 from ..weights import default_weights_path
 from ..checkpoint import atomic_write_text
-from .common import add_precision_argument, parse_size
+from .common import add_precision_argument, dataset_options, parse_size
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -44,9 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    extra = {"use_depth": True} if args.use_depth else {}
-    if args.classes_file:
-        extra["classes_file"] = args.classes_file
+    extra = dataset_options(args)
     dataset = build_dataset(args.dataset, args.data_root, args.split, eval_transform(None), 0, **extra)
     device = torch.device(args.device)
     weights = Path(args.weights) if args.weights else default_weights_path()

@@ -14,7 +14,7 @@ from ..data import build_dataset, eval_transform
 from ..optimize import cpu_has_fast_int8, prepare_for_inference
 from ..quantize import calibrate, quantize_model
 from ..weights import default_weights_path
-from .common import parse_size
+from .common import dataset_options, parse_size
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -51,9 +51,7 @@ def run(args: argparse.Namespace) -> int:
     weights = Path(args.weights) if args.weights else default_weights_path()
     loaded = load_model(weights)
     size = parse_size(args.size) if args.size else loaded.size
-    extra: dict = {"use_depth": True} if args.use_depth else {}
-    if args.classes_file:
-        extra["classes_file"] = args.classes_file
+    extra = dataset_options(args)
 
     def images(split: str, count: int):
         dataset = build_dataset(args.dataset, args.data_root, split, eval_transform(None, loaded.mean, loaded.std),
