@@ -18,6 +18,10 @@ from .optimize import prepare_for_inference, resolve_precision
 from .weights import default_weights_path
 
 
+TTA_MODES = ("none", "flip")
+DEFAULT_TTA = "none"  # what segnet.load, predict and serve use unless told otherwise
+
+
 def autocast_context(device: torch.device, amp: str | None):
     """bf16 autocast when asked for; float32 otherwise."""
     if amp in (None, "", "none", "fp32"):
@@ -33,12 +37,16 @@ def logits_at_size(
     size: tuple[int, int] | None = None,
     amp: str | None = None,
     channels_last: bool = False,
+    tta: str = "none",
 ) -> Tensor:
     """Float32 logits at the images' own size, the model running at ``size`` (HxW) if given.
 
     Images are resized (bilinear, antialiased) to ``size`` and the logits brought back bilinearly,
-    so labels are always predicted at the resolution they are scored at.
+    so labels are always predicted at the resolution they are scored at. ``tta="flip"`` also runs
+    the mirrored images (in the same batch) and averages the two logits: twice the compute.
     """
+    if tta not in TTA_MODES:
+        raise ValueError(f"test-time augmentation '{tta}' is not one of {', '.join(TTA_MODES)}")
     height, width = images.shape[-2:]
     x = images
     if size is not None and tuple(size) != (height, width):
@@ -46,11 +54,16 @@ def logits_at_size(
     parameter = next(model.parameters(), None)
     if parameter is not None and parameter.dtype != x.dtype:
         x = x.to(parameter.dtype)  # a model prepared in bf16 takes bf16 input
+    if tta == "flip":
+        x = torch.cat([x, x.flip(-1)])
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     with autocast_context(x.device, amp):
         logits = model(x)
     logits = logits.float()
+    if tta == "flip":
+        direct, mirrored = logits.chunk(2)
+        logits = (direct + mirrored.flip(-1)) / 2
     if logits.shape[-2:] != (height, width):
         logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
     return logits
@@ -83,7 +96,10 @@ class Segmenter:
 
     def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu",
                  size: tuple[int, int] | None = None, amp: str = "none",
-                 precision: str = "auto", optimize: bool = True) -> None:
+                 precision: str = "auto", optimize: bool = True, tta: str = DEFAULT_TTA) -> None:
+        if tta not in TTA_MODES:
+            raise ValueError(f"test-time augmentation '{tta}' is not one of {', '.join(TTA_MODES)}")
+        self.tta = tta
         self.device = torch.device(device)
         # What actually runs: auto resolved to int8, bf16 or fp32 for this machine and checkpoint.
         self.precision = (resolve_precision(precision, self.device, loaded.int8_ranges is not None)
@@ -103,15 +119,15 @@ class Segmenter:
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str | torch.device = "cpu",
              size: tuple[int, int] | None = None, amp: str = "none",
-             precision: str = "auto", optimize: bool = True) -> "Segmenter":
+             precision: str = "auto", optimize: bool = True, tta: str = DEFAULT_TTA) -> "Segmenter":
         """Load a checkpoint from ``segnet train``, or the shipped CamVid model when None."""
         path = default_weights_path() if weights is None else Path(weights)
-        return cls(load_model(path, map_location=device), device, size, amp, precision, optimize)
+        return cls(load_model(path, map_location=device), device, size, amp, precision, optimize, tta)
 
     @torch.no_grad()
     def logits(self, batch: Tensor) -> Tensor:
         """Float32 logits (N, K, H, W) for a normalised batch at the batch's own size."""
-        return logits_at_size(self.model, batch.to(self.device), self.size, self.amp)
+        return logits_at_size(self.model, batch.to(self.device), self.size, self.amp, tta=self.tta)
 
     def predict(self, image: "Image.Image | np.ndarray", return_probs: bool = False):
         """Label map (HxW uint8 class indices); with ``return_probs`` also (K, H, W) float32 probabilities."""
@@ -166,11 +182,12 @@ class Segmenter:
 
 def load(weights: str | Path | None = None, device: str | torch.device = "cpu",
          size: tuple[int, int] | None = None, amp: str = "none",
-         precision: str = "auto", optimize: bool = True) -> Segmenter:
+         precision: str = "auto", optimize: bool = True, tta: str = DEFAULT_TTA) -> Segmenter:
     """``segnet.load()``: the shipped CamVid model, or a checkpoint path.
 
     ``precision``: fp32, bf16, int8 (CPU; needs a checkpoint calibrated by ``segnet quantize``, as
     the shipped one is), or auto: int8 where calibrated and the CPU has VNNI, else bf16 where the
-    CPU/GPU runs it natively, else fp32.
+    CPU/GPU runs it natively, else fp32. ``tta``: "flip" averages the image and its mirror (twice
+    the compute, see docs/inference.md), "none" runs the image once.
     """
-    return Segmenter.load(weights, device, size, amp, precision, optimize)
+    return Segmenter.load(weights, device, size, amp, precision, optimize, tta)

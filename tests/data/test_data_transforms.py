@@ -126,3 +126,65 @@ def test_builders(rng) -> None:
     out = eval_transform((24, 32))(Sample(s.image), rng)  # inference: no label
     assert out.image.shape == (3, 24, 32) and out.label is None
     assert "Resize" in repr(eval_transform((2, 2))) and isinstance(eval_transform(), Compose)
+
+
+# --- ColorJitter: photometric augmentation of the image alone -------------------------------------
+
+def _jitter_sample(seed: int = 0):
+    from segnet.data.transforms import Sample
+
+    rng = np.random.default_rng(seed)
+    image = Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8))
+    label = rng.integers(0, 12, (12, 16))
+    return Sample.from_arrays(image, label)
+
+
+def test_color_jitter_changes_the_image_but_never_the_label():
+    from segnet.data.transforms import ColorJitter
+
+    sample = _jitter_sample()
+    out = ColorJitter(0.4, 0.4, 0.4, 0.1)(sample, np.random.default_rng(3))
+    assert np.array_equal(np.asarray(out.label), np.asarray(sample.label))
+    assert not np.array_equal(np.asarray(out.image), np.asarray(sample.image))
+    again = ColorJitter(0.4, 0.4, 0.4, 0.1)(sample, np.random.default_rng(3))
+    assert np.array_equal(np.asarray(out.image), np.asarray(again.image))  # seeded
+
+
+def test_color_jitter_of_strength_zero_is_the_identity():
+    from segnet.data.transforms import ColorJitter
+
+    sample = _jitter_sample()
+    out = ColorJitter(0, 0, 0, 0)(sample, np.random.default_rng(0))
+    assert np.array_equal(np.asarray(out.image), np.asarray(sample.image))
+
+
+def test_color_jitter_brightness_scales_pixels():
+    from segnet.data.transforms import ColorJitter
+
+    sample = _jitter_sample()
+    rng = np.random.default_rng(5)
+    factor = np.random.default_rng(5).uniform(0.5, 1.5)  # the first draw is brightness
+    out = ColorJitter(0.5, 0, 0, 0)(sample, rng)
+    expected = np.clip(np.asarray(sample.image, dtype=np.float64) * factor, 0, 255)
+    assert np.abs(np.asarray(out.image, dtype=np.float64) - expected).max() <= 1.0
+
+
+def test_hue_shift_matches_colorsys():
+    import colorsys
+
+    from segnet.data.transforms import _shift_hue
+
+    colours = np.array([[[200, 40, 40], [40, 200, 40], [40, 40, 200], [180, 160, 30]]], dtype=np.uint8)
+    shifted = np.asarray(_shift_hue(Image.fromarray(colours), 0.25), dtype=np.float64)
+    for got, rgb in zip(shifted[0], colours[0]):
+        h, s, v = colorsys.rgb_to_hsv(*(rgb / 255.0))
+        want = np.array(colorsys.hsv_to_rgb((h + 0.25) % 1.0, s, v)) * 255
+        assert np.abs(got - want).max() <= 6  # PIL's HSV keeps 8 bits per channel
+
+
+@pytest.mark.parametrize("kwargs", [{"brightness": 1.0}, {"contrast": -0.1}, {"hue": 0.6}])
+def test_color_jitter_refuses_out_of_range_strengths(kwargs):
+    from segnet.data.transforms import ColorJitter
+
+    with pytest.raises(ValueError, match="jitter must be"):
+        ColorJitter(**kwargs)

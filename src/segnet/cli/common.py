@@ -18,6 +18,17 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
     return height, width
 
 
+def parse_range(text: str) -> tuple[float, float]:
+    """'0.75,1.25' -> (0.75, 1.25)."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"range '{text}' is not of the form MIN,MAX, e.g. 0.75,1.25") from None
+    if not 0 < low <= high:
+        raise ValueError(f"range '{text}' must satisfy 0 < MIN <= MAX")
+    return low, high
+
+
 def next_free_dir(parent: str | Path, stem: str) -> Path:
     """parent/stem-1, parent/stem-2, ...: the first that does not exist yet."""
     parent = Path(parent)
@@ -43,3 +54,9 @@ def dataset_options(args) -> dict:
     if getattr(args, "classes_file", None):
         options["classes_file"] = args.classes_file
     return options
+
+
+def add_tta_argument(parser, default: str) -> None:
+    parser.add_argument("--tta", default=default, choices=["none", "flip"],
+                        help="test-time augmentation: 'flip' also runs the mirrored image and averages the "
+                        f"two (twice the compute; see docs/inference.md) (default {default})")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from ..data import build_dataset, eval_transform
+from ..data import build_dataset, eval_transform, select_sequences
 from ..engine import evaluate_model, format_report, load_model
 from ..optimize import prepare_for_inference
 from ..weights import default_weights_path
 from ..checkpoint import atomic_write_text
-from .common import add_precision_argument, dataset_options, parse_size
+from .common import add_precision_argument, add_tta_argument, dataset_options, parse_size
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -26,7 +26,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--weights", help="checkpoint (.pt) written by segnet train (default: the shipped CamVid model)")
     p.add_argument("--dataset", default="camvid", choices=["camvid", "sunrgbd", "folder"])
     p.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
-    p.add_argument("--split", default="val", help="split: train, val or test (default val)")
+    p.add_argument("--split", default="val", help="split: train, val or test, or several joined by '+' (default val)")
+    p.add_argument("--sequences", metavar="SEQ[,SEQ]",
+                   help="only the frames of these recordings (file-name prefixes, e.g. 0006R0); figures are "
+                   "reported per sequence as well as overall")
     p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's training size)")
     p.add_argument("--output", default=None, help="folder for metrics.json (default runs/evaluate)")
     p.add_argument("--save-predictions", metavar="DIR", help="write predicted label PNGs here")
@@ -35,6 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast of the unprepared model")
     add_precision_argument(p, "fp32")
+    add_tta_argument(p, "none")
     p.add_argument("--no-optimize", action="store_true", help="run the checkpoint's model as it is (reference)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--workers", type=int, default=0)
@@ -46,6 +50,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     extra = dataset_options(args)
     dataset = build_dataset(args.dataset, args.data_root, args.split, eval_transform(None), 0, **extra)
+    if args.sequences:
+        dataset = select_sequences(dataset, keep=[name.strip() for name in args.sequences.split(",") if name.strip()])
     device = torch.device(args.device)
     weights = Path(args.weights) if args.weights else default_weights_path()
     loaded = load_model(weights, expect_num_classes=dataset.classes.num_classes, map_location=device)
@@ -61,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not args.no_optimize,
                             batch_size=args.batch_size,
                             workers=args.workers, compute_bf=not args.no_bf,
-                            save_predictions=args.save_predictions, progress=not args.no_progress)
-    result.update(model=loaded.spec.name, weights=str(weights), split=args.split,
+                            save_predictions=args.save_predictions, progress=not args.no_progress, tta=args.tta)
+    result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=args.tta,
                   size=list(size) if size else None)
     print(format_report(result))
     output = Path(args.output) if args.output else Path("runs") / "evaluate"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
-from ..inference import Segmenter
+from ..inference import DEFAULT_TTA, Segmenter
 from ..optimize import resolve_precision
 from ..predict import collect_sources, predict_images, predict_video
 from ..video import VIDEO_EXTENSIONS
-from .common import add_precision_argument, next_free_dir, parse_size
+from .common import add_precision_argument, add_tta_argument, next_free_dir, parse_size
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -33,6 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--amp", default="none", choices=["none", "bf16"])
     add_precision_argument(p, "auto")
+    add_tta_argument(p, DEFAULT_TTA)
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the class colours, 0..1 (default 0.5)")
     p.add_argument("--samples", type=int, default=0, metavar="N",
                    help="Bayesian models: N Monte Carlo dropout passes; adds DIR/uncertainty/<stem>.png")
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--samples (Monte Carlo dropout) cannot run in int8; use --precision fp32 or bf16")
         precision = resolve_precision("auto", torch.device(args.device), calibrated=False)
     segmenter = Segmenter.load(args.weights, args.device, None if native else parse_size(args.size), args.amp,
-                               precision)
+                               precision, tta=args.tta)
     if native:
         segmenter.size = None
     out_dir = Path(args.output) if args.output else next_free_dir("runs", "predict")

@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..engine import TrainConfig, train
-from .common import next_free_dir, parse_size
+from .common import next_free_dir, parse_range, parse_size
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -22,14 +22,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", help=f"model name (default {defaults.model}; see `segnet models`)")
     p.add_argument("--dataset", choices=["camvid", "sunrgbd", "folder"], help="dataset kind (default camvid)")
     p.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
-    p.add_argument("--train-split", help="training split (default train)")
+    p.add_argument("--train-split", help="training split, or several joined by '+' such as train+val (default train)")
     p.add_argument("--val-split", help="validation split, or 'none' (default val)")
-    p.add_argument("--size", help="training HxW, or 'native' (default 360x480)")
+    p.add_argument("--holdout", metavar="SEQ[,SEQ]",
+                   help="held-out sequences (e.g. 0006R0): left out of training and used as the validation set, "
+                   "taken from the training and validation splits (the sequence-held-out protocol)")
+    p.add_argument("--size", help="working HxW the model runs at, or 'native' (default 360x480)")
+    p.add_argument("--crop", help="train on random HxW crops of the frame at the working size (default: whole frames)")
+    p.add_argument("--scale-range", help="random rescale range before the crop, MIN,MAX (default 0.75,1.25)")
+    p.add_argument("--color-jitter", type=float,
+                   help="photometric augmentation strength s: brightness, contrast, saturation +-s, hue +-s/6 "
+                   "(default 0, off)")
     p.add_argument("--epochs", type=int, help=f"epochs (default {defaults.epochs})")
     p.add_argument("--batch-size", type=int, help=f"images per process and micro-batch (default {defaults.batch_size})")
     p.add_argument("--accum-steps", type=int, help="micro-batches per optimiser step (default 1)")
     p.add_argument("--lr", type=float, help=f"learning rate (default {defaults.lr})")
-    p.add_argument("--schedule", choices=["poly", "constant"], help="learning-rate schedule (default poly)")
+    p.add_argument("--schedule", choices=["poly", "cosine", "constant"], help="learning-rate schedule (default poly)")
+    p.add_argument("--warmup-epochs", type=float, help="linear warm-up from lr/100 over this many epochs (default 0)")
+    p.add_argument("--init-weights", metavar="CKPT",
+                   help="start from this checkpoint's weights with a fresh optimiser and schedule (continue "
+                   "training across runs, e.g. a low-resolution run then a full-resolution one)")
     p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9, the paper's)")
     p.add_argument("--weight-decay", type=float, help="SGD weight decay (default 5e-4, the paper's)")
     p.add_argument("--class-weights", choices=["median", "none"], help="median frequency balancing (default) or none")
@@ -69,6 +81,10 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
             values[field.name] = given
     if "size" in values:
         values["size"] = parse_size(values["size"])
+    if "crop" in values:
+        values["crop"] = parse_size(values["crop"])
+    if "scale_range" in values:
+        values["scale_range"] = parse_range(values["scale_range"])
     if isinstance(values.get("val_split"), str) and values["val_split"].lower() == "none":
         values["val_split"] = None
     config = TrainConfig.from_dict({**vars(base), **values})

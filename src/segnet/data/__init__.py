@@ -24,9 +24,11 @@ from segnet.data.classes import SUNRGBD as SUNRGBD_CLASSES
 from segnet.data.folder import FolderDataset
 from segnet.data.io import DataError, read_label, read_rgb
 from segnet.data.sunrgbd import SUNRGBD
+from segnet.data.sequences import frame_sequence, select_sequences
 from segnet.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    ColorJitter,
     Compose,
     Normalize,
     RandomHorizontalFlip,
@@ -71,8 +73,20 @@ def build_dataset(
 ) -> SegmentationDataset:
     """Construct dataset ``name`` (``camvid``, ``sunrgbd``, ``folder``); ``root`` None -> :func:`default_root`.
 
-    Extra keywords go to the dataset (``use_depth`` for sunrgbd, ``classes_file`` for folder).
+    ``split`` may join several splits with ``+`` (``train+val``): one dataset over all their
+    frames, in that order. Extra keywords go to the dataset (``use_depth`` for sunrgbd,
+    ``classes_file`` for folder).
     """
+    if split is not None and "+" in split:
+        parts = [part.strip() for part in split.split("+")]
+        if not all(parts) or len(set(parts)) != len(parts):
+            raise ValueError(f"split {split!r}: expected distinct split names joined by '+', e.g. 'train+val'")
+        joined = build_dataset(name, root, parts[0], transform, seed, **kw)
+        for part in parts[1:]:
+            joined.files = joined.files + build_dataset(name, root, part, None, seed, **kw).files
+        if hasattr(joined, "split"):
+            joined.split = split
+        return joined
     key = name.lower()
     if key not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
@@ -87,8 +101,8 @@ def build_dataset(
 __all__ = [
     "CAMVID", "CAMVID_CLASSES", "CLASS_SETS", "DATASETS", "IMAGENET_MEAN", "IMAGENET_STD", "SUNRGBD",
     "SUNRGBD_CLASSES", "CamVid", "ClassSet", "Compose", "DataError", "FolderDataset", "Normalize",
-    "RandomHorizontalFlip", "RandomScaleCrop", "Resize", "Sample", "SegmentationDataset", "ToTensor",
+    "ColorJitter", "RandomHorizontalFlip", "RandomScaleCrop", "Resize", "Sample", "SegmentationDataset", "ToTensor",
     "Transform", "build_dataset", "cached_median_frequency_weights", "class_pixel_stats", "default_root",
-    "eval_transform", "load_classes_file", "median_frequency_weights", "read_label", "read_rgb",
-    "train_transform", "weights_from_stats",
+    "eval_transform", "frame_sequence", "load_classes_file", "median_frequency_weights", "read_label", "read_rgb",
+    "select_sequences", "train_transform", "weights_from_stats",
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageEnhance
 
 # ImageNet statistics, matching the VGG16 weights the SegNet encoder starts from.
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -166,6 +166,49 @@ class RandomScaleCrop:
 
     def __repr__(self) -> str:
         return f"RandomScaleCrop(size={self.size}, scale={self.scale}, ignore_index={self.ignore_index})"
+
+
+class ColorJitter:
+    """Random brightness, contrast, saturation and hue of the image only (labels and depth untouched).
+
+    Factors are drawn uniformly from ``[1 - s, 1 + s]`` for brightness/contrast/saturation and the
+    hue is turned by up to ``hue`` of a full turn, in a random order: other lighting and other
+    cameras than the few CamVid sequences were filmed with.
+    """
+
+    def __init__(self, brightness: float = 0.3, contrast: float = 0.3, saturation: float = 0.3,
+                 hue: float = 0.05) -> None:
+        for name, value in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} jitter must be in [0, 1), got {value}")
+        if not 0 <= hue <= 0.5:
+            raise ValueError(f"hue jitter must be in [0, 0.5], got {hue}")
+        self.brightness, self.contrast, self.saturation, self.hue = brightness, contrast, saturation, hue
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        image = _pil(sample.image, "ColorJitter").convert("RGB")
+        enhancers = [(ImageEnhance.Brightness, self.brightness), (ImageEnhance.Contrast, self.contrast),
+                     (ImageEnhance.Color, self.saturation)]
+        factors = [rng.uniform(1 - s, 1 + s) for _, s in enhancers]
+        shift = rng.uniform(-self.hue, self.hue)
+        for position in rng.permutation(4):
+            if position < 3:
+                image = enhancers[position][0](image).enhance(factors[position])
+            elif self.hue > 0:
+                image = _shift_hue(image, shift)
+        return replace(sample, image=image)
+
+    def __repr__(self) -> str:
+        return (f"ColorJitter(brightness={self.brightness}, contrast={self.contrast}, "
+                f"saturation={self.saturation}, hue={self.hue})")
+
+
+def _shift_hue(image: Image.Image, turn: float) -> Image.Image:
+    """Rotate the hue by ``turn`` of a full circle (PIL's HSV keeps hue in 0..255)."""
+    h, s, v = image.convert("HSV").split()
+    offset = int(round(turn * 256)) % 256
+    h = h.point(lambda value: (value + offset) % 256)
+    return Image.merge("HSV", (h, s, v)).convert("RGB")
 
 
 class ToTensor:

@@ -13,16 +13,24 @@ class TrainConfig:
     model: str = "segnet"  # a name from `segnet models`
     dataset: str = "camvid"  # camvid | sunrgbd | folder
     data_root: str | None = None  # None: $SEGNET_CAMVID or ../shared/camvid
-    train_split: str = "train"
-    val_split: str | None = "val"  # None: no validation
-    size: tuple[int, int] | None = (360, 480)  # training HxW; None keeps each image's size
+    train_split: str = "train"  # one split or several joined by '+' (train+val for a final model)
+    val_split: str | None = "val"  # None: no validation; several joined by '+' allowed
+    # Sequence-held-out protocol: these recordings (comma-separated, e.g. 0006R0) leave training and
+    # become the validation set, taken from the train and val splits together.
+    holdout: str | None = None
+    size: tuple[int, int] | None = (360, 480)  # working HxW the model runs at; None keeps each image's size
+    crop: tuple[int, int] | None = None  # train on random HxW crops of the image at `size` (None: whole frames)
+    scale_range: tuple[float, float] = (0.75, 1.25)  # random rescale before the crop (scale_aug)
+    color_jitter: float = 0.0  # brightness/contrast/saturation +-s and hue +-s/6; 0 = off
     epochs: int = 100
     batch_size: int = 4  # per process and micro-batch
     accum_steps: int = 1  # micro-batches per optimiser step (global batch = batch*accum*world)
     lr: float = 0.01
     momentum: float = 0.9  # the paper's SGD
     weight_decay: float = 5e-4  # the paper's SGD
-    schedule: str = "poly"  # poly (lr*(1-t)^0.9) | constant (the paper's fixed rate)
+    schedule: str = "poly"  # poly (lr*(1-t)^0.9) | cosine | constant (the paper's fixed rate)
+    warmup_epochs: float = 0.0  # linear warm-up from lr/100 over this many epochs, then the schedule
+    init_weights: str | None = None  # start from this checkpoint's weights (fresh optimiser and schedule)
     class_weights: str = "median"  # median (the paper's median frequency balancing) | none
     encoder_weights: str | None = None  # torchvision vgg16/vgg16_bn state dict for the encoder
     scale_aug: bool = True  # random scale (0.75-1.25 of the training size) + crop
@@ -46,8 +54,9 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        if values.get("size") is not None:
-            values["size"] = tuple(values["size"])
+        for key in ("size", "crop", "scale_range"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
         return cls(**values)
 
     def save(self, path: str | Path) -> None:
@@ -59,7 +68,12 @@ class TrainConfig:
             (self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}"),
             (self.accum_steps >= 1, f"accum steps must be at least 1, got {self.accum_steps}"),
             (self.lr > 0, f"learning rate must be positive, got {self.lr}"),
-            (self.schedule in ("poly", "constant"), f"schedule '{self.schedule}' is not poly or constant"),
+            (self.schedule in ("poly", "cosine", "constant"),
+             f"schedule '{self.schedule}' is not poly, cosine or constant"),
+            (self.warmup_epochs >= 0, f"warm-up epochs must be >= 0, got {self.warmup_epochs}"),
+            (0 <= self.color_jitter < 1, f"colour jitter must be in [0, 1), got {self.color_jitter}"),
+            (0 < self.scale_range[0] <= self.scale_range[1],
+             f"scale range must satisfy 0 < min <= max, got {self.scale_range[0]}-{self.scale_range[1]}"),
             (self.class_weights in ("median", "none"), f"class weights '{self.class_weights}' are not median or none"),
             (self.device in ("cpu", "cuda"), f"device '{self.device}' is not cpu or cuda"),
             (self.amp in ("none", "bf16"), f"amp '{self.amp}' is not none or bf16"),
@@ -71,3 +85,11 @@ class TrainConfig:
                 raise ValueError(message)
         if self.size is not None and min(self.size) < 32:
             raise ValueError(f"training size {self.size[0]}x{self.size[1]} is below the 32x32 minimum")
+        if self.crop is not None and min(self.crop) < 32:
+            raise ValueError(f"crop {self.crop[0]}x{self.crop[1]} is below the 32x32 minimum")
+        if self.holdout is not None and not self.holdout_sequences:
+            raise ValueError("holdout names no sequence; give e.g. 0006R0 or 0001TP,0006R0")
+
+    @property
+    def holdout_sequences(self) -> list[str]:
+        return [name.strip() for name in (self.holdout or "").split(",") if name.strip()]

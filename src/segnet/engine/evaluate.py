@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data import ClassSet, SegmentationDataset
+from ..data import ClassSet, SegmentationDataset, frame_sequence
 from ..inference import logits_at_size
 from ..metrics import BoundaryF1Meter, ConfusionMatrix
 
@@ -39,15 +39,21 @@ def evaluate_model(
     compute_bf: bool = True,
     save_predictions: str | Path | None = None,
     progress: bool = True,
+    tta: str = "none",
 ) -> dict[str, Any]:
     """Score ``model`` on ``dataset`` at the labels' own resolution (metrics in percent).
 
     The dataset should keep native sizes (no resize in its transform): images are resized to
-    ``size`` for the model and the logits brought back, as users will run it.
+    ``size`` for the model and the logits brought back, as users will run it. ``per_sequence``
+    holds the same figures for each recording (file-name prefix) when there are several.
     """
     classes = dataset.classes
     confusion = ConfusionMatrix(classes.num_classes, classes.ignore_index)
     boundary = BoundaryF1Meter(classes.num_classes, classes.ignore_index) if compute_bf else None
+    sequences = [frame_sequence(entry[0]) for entry in dataset.files]
+    per_sequence = {name: (ConfusionMatrix(classes.num_classes, classes.ignore_index),
+                           BoundaryF1Meter(classes.num_classes, classes.ignore_index) if compute_bf else None)
+                    for name in dict.fromkeys(sequences)}
     out_dir = Path(save_predictions) if save_predictions else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -56,20 +62,32 @@ def evaluate_model(
     model.eval()
     index = 0
     for images, labels in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
-        logits = logits_at_size(model, images.to(device), size, amp, channels_last)
+        logits = logits_at_size(model, images.to(device), size, amp, channels_last, tta=tta)
         pred = logits.argmax(1).cpu()
         confusion.update(pred, labels)
         if boundary is not None:
             boundary.update(pred.numpy(), labels.numpy())
-        if out_dir:
-            for label_map in pred.numpy().astype(np.uint8):
+        for one_pred, one_label in zip(pred, labels):
+            seq_confusion, seq_boundary = per_sequence[sequences[index]]
+            seq_confusion.update(one_pred[None], one_label[None])
+            if seq_boundary is not None:
+                seq_boundary.update(one_pred[None].numpy(), one_label[None].numpy())
+            if out_dir:
                 stem = Path(dataset.files[index][0]).stem
-                Image.fromarray(label_map).save(out_dir / f"{stem}.png")
-                index += 1
+                Image.fromarray(one_pred.numpy().astype(np.uint8)).save(out_dir / f"{stem}.png")
+            index += 1
     model.train(was_training)
     result = _labelled(confusion.compute(), classes)
     result["bf"] = boundary.compute() if boundary is not None else None
     result["num_images"] = len(dataset)
+    if len(per_sequence) > 1:
+        result["per_sequence"] = {}
+        for name, (seq_confusion, seq_boundary) in per_sequence.items():
+            figures = seq_confusion.compute()
+            result["per_sequence"][name] = {
+                "global_accuracy": figures["global_accuracy"], "class_accuracy": figures["class_accuracy"],
+                "miou": figures["miou"], "bf": seq_boundary.compute() if seq_boundary is not None else None,
+                "num_images": sequences.count(name)}
     return result
 
 
@@ -85,6 +103,11 @@ def format_report(result: dict[str, Any]) -> str:
         f"  mIoU {result['miou']:.2f}  BF {'n/a' if bf is None else f'{bf:.2f}'}"
         f"  ({result['num_images']} images)"
     )
+    for name, figures in result.get("per_sequence", {}).items():
+        bf = figures["bf"]
+        lines.append(f"  sequence {name:<8} G {figures['global_accuracy']:.2f}  C {figures['class_accuracy']:.2f}"
+                     f"  mIoU {figures['miou']:.2f}  BF {'n/a' if bf is None else f'{bf:.2f}'}"
+                     f"  ({figures['num_images']} images)")
     return "\n".join(lines)
 
 

@@ -23,8 +23,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
-from ..data import IMAGENET_MEAN, IMAGENET_STD, build_dataset, cached_median_frequency_weights, eval_transform
-from ..data.transforms import Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize, ToTensor
+from ..data import (IMAGENET_MEAN, IMAGENET_STD, SegmentationDataset, build_dataset, cached_median_frequency_weights,
+                    eval_transform, select_sequences)
+from ..data.transforms import ColorJitter, Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize, ToTensor
 from ..inference import autocast_context
 from ..models import create_model, load_vgg16_encoder_weights
 from ..checkpoint import CheckpointError, atomic_save, make_checkpoint, read_checkpoint
@@ -64,18 +65,59 @@ class Progress:
 
 
 def training_transform(cfg: TrainConfig, ignore_index: int) -> Compose:
-    """Resize to the training size, then (optionally) random scale 0.75-1.25 and crop back, flip."""
+    """Resize to the working size; random rescale (scale_aug) and crop to ``crop`` (or back to the
+    working size); colour jitter; flip.
+
+    Cropping at the working size lets a step see objects at the scale the model will meet them at
+    while costing only the crop's share of a frame.
+    """
     steps: list = [] if cfg.size is None else [Resize(*cfg.size)]
-    if cfg.scale_aug:
-        steps.append(RandomScaleCrop(cfg.size, scale=(0.75, 1.25), ignore_index=ignore_index))
+    scale = cfg.scale_range if cfg.scale_aug else (1.0, 1.0)
+    if cfg.scale_aug or cfg.crop is not None:
+        steps.append(RandomScaleCrop(cfg.crop or cfg.size, scale=scale, ignore_index=ignore_index))
+    if cfg.color_jitter > 0:
+        s = cfg.color_jitter
+        steps.append(ColorJitter(brightness=s, contrast=s, saturation=s, hue=s / 6))
     steps += [RandomHorizontalFlip(0.5), ToTensor(), Normalize()]
     return Compose(steps)
 
 
-def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
+def learning_rate(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: int = 1) -> float:
+    """Linear warm-up from lr/100 over ``warmup_epochs``, then poly (power 0.9), cosine or constant."""
+    warmup = min(total_steps, round(cfg.warmup_epochs * steps_per_epoch))
+    if step < warmup:
+        return cfg.lr * (0.01 + 0.99 * step / warmup)
     if cfg.schedule == "constant":
         return cfg.lr
-    return cfg.lr * (1 - min(step, total_steps) / max(1, total_steps)) ** 0.9
+    progress = min(step - warmup, total_steps - warmup) / max(1, total_steps - warmup)
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.lr * (1 - progress) ** 0.9
+
+
+def training_datasets(cfg: TrainConfig, extra: dict[str, Any]
+                      ) -> tuple[SegmentationDataset, SegmentationDataset, SegmentationDataset | None]:
+    """(unaugmented training set for class statistics, augmented training set, validation set or None).
+
+    With ``holdout``, the named sequences leave the training splits and the validation set is
+    every frame of them in the training and validation splits together.
+    """
+    def build(split: str, transform) -> SegmentationDataset:
+        return build_dataset(cfg.dataset, cfg.data_root, split, transform, cfg.seed, **extra)
+
+    probe = build(cfg.train_split, None)
+    train_set = build(cfg.train_split, training_transform(cfg, probe.classes.ignore_index))
+    val_set = None
+    if cfg.holdout is not None:
+        held = cfg.holdout_sequences
+        splits = cfg.train_split.split("+") + [s for s in (cfg.val_split or "").split("+")
+                                               if s and s not in cfg.train_split.split("+")]
+        val_set = select_sequences(build("+".join(splits), eval_transform(None)), keep=held)
+        probe = select_sequences(probe, drop=held)
+        train_set = select_sequences(train_set, drop=held)
+    elif cfg.val_split:
+        val_set = build(cfg.val_split, eval_transform(None))
+    return probe, train_set, val_set
 
 
 def _rng_state() -> dict[str, Any]:
@@ -114,13 +156,8 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
     extra = {"use_depth": cfg.use_depth} if cfg.dataset == "sunrgbd" else {}
     if cfg.dataset == "folder" and cfg.classes_file:
         extra["classes_file"] = cfg.classes_file
-    probe = build_dataset(cfg.dataset, cfg.data_root, cfg.train_split, None, cfg.seed, **extra)
+    probe, train_set, val_set = training_datasets(cfg, extra)
     classes = probe.classes
-    train_set = build_dataset(cfg.dataset, cfg.data_root, cfg.train_split,
-                              training_transform(cfg, classes.ignore_index), cfg.seed, **extra)
-    val_set = None
-    if cfg.val_split:
-        val_set = build_dataset(cfg.dataset, cfg.data_root, cfg.val_split, eval_transform(None), cfg.seed, **extra)
     micro_batches_per_epoch = len(train_set) // (cfg.batch_size * dist_info.world_size)
     steps_per_epoch = micro_batches_per_epoch // cfg.accum_steps
     if steps_per_epoch < 1:
@@ -146,6 +183,8 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
         if not hasattr(model, "encoder") or not hasattr(model.encoder, "conv_units"):
             raise ValueError(f"model '{cfg.model}' has no VGG16 encoder to load {cfg.encoder_weights} into")
         load_vgg16_encoder_weights(model.encoder, cfg.encoder_weights)
+    if cfg.init_weights and not cfg.resume:
+        _load_initial_weights(Path(cfg.init_weights), model, cfg, classes.num_classes)
     model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
@@ -166,6 +205,7 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
                 "config": vars(cfg).copy() | {"size": list(cfg.size) if cfg.size else None}}
 
     last_save = time.monotonic()
+    lr = learning_rate(cfg, state.global_step, total_steps, steps_per_epoch)
     while state.epoch < cfg.epochs and (cfg.max_steps is None or state.global_step < cfg.max_steps):
         epoch_start = time.monotonic()
         train_set.set_epoch(state.epoch)
@@ -184,7 +224,7 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
             if cfg.max_steps is not None and state.global_step >= cfg.max_steps:
                 break
             step_start = time.monotonic()
-            lr = learning_rate(cfg, state.global_step, total_steps)
+            lr = learning_rate(cfg, state.global_step, total_steps, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss_value = _optimiser_step(cfg, trained, optimizer, batches, class_weights, classes.ignore_index,
@@ -262,6 +302,18 @@ def _optimiser_step(cfg, model, optimizer, batches, class_weights, ignore_index,
         raise FloatingPointError(f"training loss became {value} at lr {optimizer.param_groups[0]['lr']:.3g}; "
                                  "lower --lr or check the labels")
     return value
+
+
+def _load_initial_weights(path: Path, model: nn.Module, cfg: TrainConfig, num_classes: int) -> None:
+    """``--init-weights``: another run's weights as the starting point (its optimiser state is not used)."""
+    data = read_checkpoint(path)
+    if data["model"]["name"] != cfg.model or data["model"]["num_classes"] != num_classes:
+        raise CheckpointError(f"{path}: holds model '{data['model']['name']}' with {data['model']['num_classes']} "
+                              f"classes, this run trains '{cfg.model}' with {num_classes}")
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: weights do not fit model '{cfg.model}' ({str(error).splitlines()[0]})") from None
 
 
 def _resume(path: Path, model: nn.Module, optimizer, cfg: TrainConfig, classes) -> Progress:
