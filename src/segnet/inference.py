@@ -13,6 +13,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from .checkpoint import LoadedModel, load_model
+from .data.io import as_rgb8
 from .models import mc_dropout_predict
 from .optimize import prepare_for_inference, resolve_precision
 from .weights import default_weights_path
@@ -72,7 +73,7 @@ def logits_at_size(
 def image_to_tensor(image: "Image.Image | np.ndarray", mean: Sequence[float], std: Sequence[float]) -> Tensor:
     """A PIL image or HxWx3 array (uint8, or float in [0, 1]) -> normalised float32 3xHxW tensor."""
     if isinstance(image, Image.Image):
-        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        array = np.asarray(as_rgb8(image), dtype=np.float32) / 255.0
     else:
         array = np.asarray(image)
         if array.ndim == 2:
@@ -175,7 +176,7 @@ class Segmenter:
 
     def overlay(self, image: "Image.Image | np.ndarray", labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
         """The colour labels blended over the image (alpha = share of the colours)."""
-        base = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)[..., :3]
+        base = np.asarray(as_rgb8(image) if isinstance(image, Image.Image) else image)[..., :3]
         blended = (1 - alpha) * base.astype(np.float32) + alpha * self.colorize(labels).astype(np.float32)
         return blended.round().clip(0, 255).astype(np.uint8)
 

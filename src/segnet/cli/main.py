@@ -18,6 +18,20 @@ class UserError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
 
 
+def one_line(error: BaseException) -> str:
+    """The error's first line; for an error re-raised from a data-loader worker, the original one
+    (torch puts "Caught X in DataLoader worker process N." first and the message last)."""
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__
+    lines = text.splitlines()
+    if lines[0].startswith("Caught ") and "Original Traceback" in text:
+        last = lines[-1].strip()
+        name, sep, rest = last.partition(": ")
+        return rest if sep and " " not in name else last
+    return lines[0]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segnet",
@@ -40,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (UserError, ValueError, FileNotFoundError, FloatingPointError) as error:
         # Library errors (DataError, WeightsError, unknown model...) already name the file or value.
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        message = one_line(error)
         print(f"segnet {args.command}: error: {message}", file=sys.stderr)
         return 2
 

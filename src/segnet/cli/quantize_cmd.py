@@ -48,6 +48,8 @@ def _spread(count: int, total: int) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     if args.images < 1:
         raise ValueError(f"--images {args.images}: calibration needs at least 1 image")
+    if args.check_images < 0:
+        raise ValueError(f"--check-images {args.check_images}: give a count, or 0 to skip the check")
     weights = Path(args.weights) if args.weights else default_weights_path()
     loaded = load_model(weights)
     size = parse_size(args.size) if args.size else loaded.size

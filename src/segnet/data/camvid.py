@@ -30,7 +30,11 @@ def _file_name(entry: str) -> str:
 
 def _read_list(list_file: Path, image_dir: Path, label_dir: Path) -> list[tuple[Path, Path]]:
     files = []
-    for lineno, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = list_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{list_file}: not a UTF-8 text list (byte {error.start}: {error.reason})") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
         parts = line.split()
         if not parts or line.lstrip().startswith("#"):
             continue

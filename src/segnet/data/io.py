@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -35,10 +35,30 @@ def _open(path: str | Path, what: str) -> Image.Image:
         raise DataError(f"{path}: cannot read {what} ({msg}); the file may be truncated or not an image") from e
 
 
+def as_rgb8(im: Image.Image, source: str | Path = "image") -> Image.Image:
+    """The one conversion every input image goes through (training, evaluate, predict, API, server).
+
+    EXIF orientation is applied, so the labels line up with the photo as viewers show it; 16-bit
+    and 32-bit grey are scaled to 8 bits (PIL's ``convert("RGB")`` would clip them to white);
+    16-bit RGB PNGs already arrive as 8-bit RGB from PIL; palette, grey, alpha and CMYK images are
+    converted. Floating-point images have no agreed range and are refused, naming ``source``.
+    """
+    im = ImageOps.exif_transpose(im) if im.getexif().get(0x0112, 1) != 1 else im
+    if im.mode == "RGB":
+        return im
+    if im.mode in _WIDE_MODES:
+        values = np.asarray(im, dtype=np.float64)
+        grey = np.clip(np.round(values / 257.0), 0, 255).astype(np.uint8)  # 0..65535 -> 0..255
+        return Image.fromarray(grey).convert("RGB")
+    if im.mode == "F":
+        raise DataError(f"{source}: floating-point image (mode F) has no agreed value range; save it as 8- or "
+                        "16-bit PNG/JPEG")
+    return im.convert("RGB")
+
+
 def read_rgb(path: str | Path) -> Image.Image:
-    """Read an image as 8-bit RGB (grey and RGBA inputs are converted)."""
-    im = _open(path, "image")
-    return im if im.mode == "RGB" else im.convert("RGB")
+    """Read an image as 8-bit RGB through :func:`as_rgb8` (EXIF orientation, 16-bit grey scaled)."""
+    return as_rgb8(_open(path, "image"), path)
 
 
 def read_label(path: str | Path, allow_color: bool = False) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,13 @@ class TrainConfig:
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}"),
             (self.accum_steps >= 1, f"accum steps must be at least 1, got {self.accum_steps}"),
-            (self.lr > 0, f"learning rate must be positive, got {self.lr}"),
+            (math.isfinite(self.lr) and self.lr > 0, f"learning rate must be a positive number, got {self.lr}"),
+            (self.max_steps is None or self.max_steps >= 1, f"max steps must be at least 1, got {self.max_steps}"),
+            (math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes >= 0,
+             f"checkpoint minutes must be >= 0, got {self.checkpoint_minutes}"),
+            (math.isfinite(self.momentum) and 0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            (math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+             f"weight decay must be >= 0, got {self.weight_decay}"),
             (self.schedule in ("poly", "cosine", "constant"),
              f"schedule '{self.schedule}' is not poly, cosine or constant"),
             (self.warmup_epochs >= 0, f"warm-up epochs must be >= 0, got {self.warmup_epochs}"),

@@ -8,6 +8,7 @@ under ``torchrun`` (DDP: DistributedSampler, gradients all-reduced, only rank 0 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import time
@@ -28,7 +29,7 @@ from ..data import (IMAGENET_MEAN, IMAGENET_STD, SegmentationDataset, build_data
 from ..data.transforms import ColorJitter, Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize, ToTensor
 from ..inference import autocast_context
 from ..models import create_model, load_vgg16_encoder_weights
-from ..checkpoint import CheckpointError, atomic_save, make_checkpoint, read_checkpoint
+from ..checkpoint import CheckpointError, atomic_save, atomic_write_text, make_checkpoint, read_checkpoint
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, init_distributed
 from .evaluate import evaluate_model
@@ -62,6 +63,8 @@ class Progress:
     step_in_epoch: int = 0  # optimiser steps done in this epoch
     global_step: int = 0
     best_miou: float = -1.0
+    epoch_loss_sum: float = 0.0  # running sums of this epoch, so a resumed epoch reports its whole loss
+    epoch_images: int = 0
 
 
 def training_transform(cfg: TrainConfig, ignore_index: int) -> Compose:
@@ -133,13 +136,38 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _append_csv(path: Path, row: dict[str, Any]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METRICS_FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow({k: row.get(k, "") for k in METRICS_FIELDS})
+def _write_metrics_row(path: Path, row: dict[str, Any] | None, keep_below: int) -> None:
+    """Rewrite metrics.csv with the rows of epochs below ``keep_below`` and then ``row``.
+
+    A run killed after writing an epoch's row but before its checkpoint redoes that epoch on
+    resume; dropping the rows from that epoch on keeps one row per epoch.
+    """
+    rows = []
+    if path.exists():
+        with path.open(newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if r.get("epoch", "").isdigit() and int(r["epoch"]) < keep_below]
+    if row is not None:
+        rows.append({k: row.get(k, "") for k in METRICS_FIELDS})
+    if not rows and not path.exists():
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRICS_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Refuse a folder that holds something else than this run; clear temporary files a kill left."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"{run_dir}: run directory is a file; choose another --run-dir")
+    if not resume and run_dir.is_dir() and any(run_dir.iterdir()):
+        held = "a run" if (run_dir / "last.pt").exists() else "other files"
+        raise ValueError(f"{run_dir} already holds {held}; pass --resume to continue a run or choose another "
+                         "(empty or new) --run-dir")
+    if run_dir.is_dir():
+        for stale in list(run_dir.glob(".last.pt.*.tmp")) + list(run_dir.glob(".best.pt.*.tmp")):
+            stale.unlink(missing_ok=True)
 
 
 def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
@@ -147,10 +175,12 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
     cfg.validate()
     dist_info = init_distributed(cfg.device)
     device = torch.device(cfg.device, dist_info.local_rank) if cfg.device == "cuda" else torch.device("cpu")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: CUDA is not available on this machine; use --device cpu")
     run_dir = Path(cfg.run_dir)
     last_path = run_dir / "last.pt"
-    if last_path.exists() and not cfg.resume:
-        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+    if dist_info.is_main:
+        _check_run_dir(run_dir, cfg.resume)
 
     # Data: the same seeded augmentations whatever the number of processes or workers.
     extra = {"use_depth": cfg.use_depth} if cfg.dataset == "sunrgbd" else {}
@@ -205,19 +235,24 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
                 "config": vars(cfg).copy() | {"size": list(cfg.size) if cfg.size else None}}
 
     last_save = time.monotonic()
-    lr = learning_rate(cfg, state.global_step, total_steps, steps_per_epoch)
+    # The rate of the last step taken: what an epoch's row reports even when a resume lands on its end.
+    lr = learning_rate(cfg, max(0, state.global_step - 1), total_steps, steps_per_epoch)
     while state.epoch < cfg.epochs and (cfg.max_steps is None or state.global_step < cfg.max_steps):
         epoch_start = time.monotonic()
+        images_at_start = state.epoch_images
         train_set.set_epoch(state.epoch)
         sampler = DistributedSampler(train_set, num_replicas=dist_info.world_size, rank=dist_info.rank,
                                      shuffle=True, seed=cfg.seed, drop_last=True)
         sampler.set_epoch(state.epoch)
         skip = state.step_in_epoch * cfg.accum_steps * cfg.batch_size
+        # The loader's own seeded generator: creating its iterator must not draw from torch's global
+        # generator, whose state a resume restores for dropout.
+        loader_rng = torch.Generator().manual_seed(cfg.seed * 100_003 + state.epoch)
         loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=SkipSampler(sampler, skip),
-                            num_workers=cfg.workers, drop_last=True, pin_memory=device.type == "cuda")
+                            num_workers=cfg.workers, drop_last=True, pin_memory=device.type == "cuda",
+                            generator=loader_rng)
         batches = iter(loader)
         trained.train()
-        loss_sum, images_seen = 0.0, 0
         bar = tqdm(total=steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
                    disable=not (progress_bar and dist_info.is_main), unit="step", dynamic_ncols=True)
         while state.step_in_epoch < steps_per_epoch:
@@ -232,8 +267,8 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
             state.step_in_epoch += 1
             state.global_step += 1
             step_images = cfg.batch_size * cfg.accum_steps * dist_info.world_size
-            loss_sum += loss_value
-            images_seen += step_images
+            state.epoch_loss_sum += loss_value
+            state.epoch_images += step_images
             bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{step_images / (time.monotonic() - step_start):.2f}")
             bar.update(1)
             if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
@@ -244,9 +279,10 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
             save(last_path, training_state())
             break
         epoch_seconds = time.monotonic() - epoch_start
+        images_seen_now = state.epoch_images - images_at_start  # this process's share of the epoch, for speed
         row: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.global_step, "lr": f"{lr:.6g}",
-                               "train_loss": f"{loss_sum / max(1, state.step_in_epoch):.5f}",
-                               "images_per_s": f"{images_seen / epoch_seconds:.3f}",
+                               "train_loss": f"{state.epoch_loss_sum / max(1, state.step_in_epoch):.5f}",
+                               "images_per_s": f"{images_seen_now / epoch_seconds:.3f}",
                                "epoch_seconds": f"{epoch_seconds:.1f}"}
         is_last_epoch = state.epoch + 1 == cfg.epochs
         improved = False
@@ -263,8 +299,9 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
             barrier()
         state.epoch += 1
         state.step_in_epoch = 0
+        state.epoch_loss_sum, state.epoch_images = 0.0, 0
         if dist_info.is_main:
-            _append_csv(run_dir / "metrics.csv", row)
+            _write_metrics_row(run_dir / "metrics.csv", row, keep_below=state.epoch)
             plot_metrics(run_dir / "metrics.csv", run_dir)
             if improved or val_set is None:
                 save(run_dir / "best.pt", {"progress": vars(state).copy()})

@@ -11,7 +11,9 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from ..data.io import DataError, as_rgb8
 
 # Raster formats a browser or camera produces. Restricting Image.open keeps PIL away from
 # formats that shell out (EPS runs Ghostscript) or are rarely fuzzed.
@@ -65,8 +67,10 @@ def decode_image(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
                                  f"{max_pixels} pixels; downscale it first")
     try:
         image.load()  # the first frame only, for animated formats
-        image = ImageOps.exif_transpose(image)  # labels must line up with how browsers show the photo
-        return image.convert("RGB")
+        # The same conversion as predict and training: EXIF orientation, 16-bit grey scaled to 8 bits.
+        return as_rgb8(image, "upload")
+    except DataError as error:
+        raise ImageRejected(415, str(error)) from None
     except Image.DecompressionBombError as error:
         raise ImageRejected(413, f"image refused as a decompression bomb: {error}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
