@@ -128,13 +128,18 @@ def check_samples(segmenter: Segmenter, samples: int) -> None:
 
 
 def output_stems(paths: Sequence[Path]) -> list[str]:
-    """File stems for the outputs; repeated stems (a.png and a.jpg, or one name in two folders) get -2, -3..."""
-    seen: dict[str, int] = {}
+    """A distinct output stem per input: the file's stem, and for repeats (a.png and a.jpg, or one
+    name in two folders) the first free of stem-2, stem-3... that no other input uses as its own."""
+    natural = {p.stem for p in paths}
+    used: set[str] = set()
     stems = []
     for p in paths:
-        count = seen.get(p.stem, 0) + 1
-        seen[p.stem] = count
-        stems.append(p.stem if count == 1 else f"{p.stem}-{count}")
+        stem, number = p.stem, 1
+        while stem in used or (number > 1 and stem in natural):
+            number += 1
+            stem = f"{p.stem}-{number}"
+        used.add(stem)
+        stems.append(stem)
     return stems
 
 

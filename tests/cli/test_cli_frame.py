@@ -34,3 +34,14 @@ def test_every_subcommand_has_help():
                                 capture_output=True, text=True)
         assert result.returncode == 0, name
         assert f"usage: segnet {name}" in result.stdout
+
+
+def test_version_module_entry_and_bare_command():
+    import segnet
+
+    version = subprocess.run([sys.executable, "-m", "segnet", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == f"segnet {segnet.__version__}"
+    bare = subprocess.run([sys.executable, "-m", "segnet"], capture_output=True, text=True)
+    assert bare.returncode == 0 and bare.stdout.startswith("usage: segnet")
+    for name in ("train", "evaluate", "predict", "export", "serve"):
+        assert name in bare.stdout

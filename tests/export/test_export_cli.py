@@ -39,3 +39,30 @@ def test_bad_options_are_one_line_errors(run_cli, basic_checkpoint, tmp_path, ar
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and message in err
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("name, message", [
+    ("m.txt", "unknown suffix '.txt'; use .onnx or .pt2"),
+    ("m", "unknown suffix '(none)'"),
+])
+def test_unknown_output_suffix_is_refused(run_cli, basic_checkpoint, tmp_path, name, message):
+    code, _, err = run_cli(["export", "--weights", str(basic_checkpoint), "--output", str(tmp_path / name)])
+    assert code == 2 and message in err
+    assert not (tmp_path / name).exists()
+
+
+def test_export_never_overwrites_its_own_checkpoint(run_cli, basic_checkpoint, tmp_path):
+    import shutil
+
+    victim = tmp_path / "victim.pt2"
+    shutil.copy(basic_checkpoint, victim)
+    before = victim.read_bytes()
+    code, _, err = run_cli(["export", "--weights", str(victim), "--output", str(victim)])
+    assert code == 2 and "is the checkpoint being exported" in err
+    assert victim.read_bytes() == before
+
+
+def test_format_and_suffix_must_agree(run_cli, basic_checkpoint, tmp_path):
+    code, _, err = run_cli(["export", "--weights", str(basic_checkpoint), "--output", str(tmp_path / "m.onnx"),
+                            "--format", "pt2"])
+    assert code == 2 and "the suffix says onnx, --format says pt2" in err

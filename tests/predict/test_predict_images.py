@@ -173,6 +173,10 @@ def test_sources_and_stems(tmp_path):
     assert collect_sources(tmp_path / "a.png").images == (tmp_path / "a.png",)
     assert collect_sources(tmp_path / "clip.MP4").video == tmp_path / "clip.MP4"
     assert output_stems([Path("d1/a.png"), Path("d2/a.png"), Path("d1/a.jpg"), Path("b.png")]) == ["a", "a-2", "a-3", "b"]
+    # An input whose own name is a numbered stem keeps it; the repeat takes the next free number.
+    assert output_stems([Path("x.png"), Path("x.jpg"), Path("x-2.png")]) == ["x", "x-3", "x-2"]
+    stems = output_stems([Path("a/x.png"), Path("b/x.png"), Path("x-2.png"), Path("c/x.png"), Path("x-3.jpg")])
+    assert len(set(stems)) == 5 and stems[2] == "x-2" and stems[4] == "x-3"
 
 
 def test_help(capsys):

@@ -20,7 +20,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "evaluate", help="score a checkpoint on a dataset split (G, C, mIoU, BF)",
         description="Evaluate a checkpoint: global accuracy G, class-average accuracy C, mIoU and "
-        "boundary F1 (BF, tolerance 0.75%% of the image diagonal), at the labels' own resolution. "
+        "boundary F1 (BF, tolerance 0.75% of the image diagonal), at the labels' own resolution. "
         "Prints a per-class table and writes OUTPUT/metrics.json (percent).",
     )
     p.add_argument("--weights", help="checkpoint (.pt) written by segnet train (default: the shipped CamVid model)")

@@ -47,9 +47,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
-    fmt = args.format or FORMATS.get(output.suffix.lower(), "onnx")
+    suffix_format = FORMATS.get(output.suffix.lower())
+    if suffix_format is None:
+        raise ValueError(f"--output {output}: unknown suffix {output.suffix or '(none)'!r}; "
+                         f"use {' or '.join(sorted(FORMATS))}")
+    fmt = args.format or suffix_format
     if args.opset is not None and fmt != "onnx":
         raise ValueError("--opset applies to ONNX exports only")
+    if fmt != suffix_format:
+        raise ValueError(f"--output {output}: the suffix says {suffix_format}, --format says {fmt}")
+    source = Path(args.weights) if args.weights else default_weights_path()
+    if output.exists() and output.resolve() == source.resolve():
+        raise ValueError(f"--output {output} is the checkpoint being exported; choose another file")
+    if output.is_dir():
+        raise ValueError(f"--output {output} is a folder; give a file name ending in {output.suffix or '.onnx'}")
     weights = Path(args.weights) if args.weights else default_weights_path()
     loaded = load_model(weights)
     size = parse_size(args.size) if args.size else loaded.size

@@ -37,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="segnet",
         description="SegNet semantic segmentation: train, evaluate, predict, benchmark, export.",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"segnet {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
         sub = module.add_parser(subparsers)
         sub.set_defaults(handler=module.run)
@@ -47,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # plain `segnet`: say what there is
+        parser.print_help()
+        return 0
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
