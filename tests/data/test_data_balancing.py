@@ -92,3 +92,13 @@ def test_cache_is_reused_and_invalidated_by_label_changes(tmp_path, write_image,
     os.utime(label, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     second = cached_median_frequency_weights(CamVid(root, "train"), cache)
     assert len(list(cache.glob("mfb_*.json"))) == 2 and not torch.equal(first, second)
+
+
+def test_an_unwritable_cache_warns_and_still_gives_the_weights(tmp_path, write_image) -> None:
+    root = tmp_path / "cv"
+    _camvid_tree(root, write_image)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    with pytest.warns(UserWarning, match="cannot write the class-weight cache"):
+        weights = cached_median_frequency_weights(CamVid(root, "train"), blocker / "cache")
+    np.testing.assert_allclose(weights.numpy()[:4], EXPECTED, rtol=1e-6)

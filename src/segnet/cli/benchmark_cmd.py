@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..benchmark import DEFAULT_MODELS, BenchmarkSettings, markdown_table, run_benchmark, write_report
-from .common import next_free_dir
+from .common import next_free_dir, writable_dir
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -49,10 +49,11 @@ def run(args: argparse.Namespace) -> int:
     names = [name.strip() for name in args.models.split(",") if name.strip()]
     if not names:
         raise ValueError("--models is empty; give comma-separated names, e.g. segnet,fcn")
+    output = writable_dir(args.output or next_free_dir("runs", "benchmark"), "--output")
     settings = BenchmarkSettings(parse_shape(args.size), args.batch, args.device, args.repeats,
                                  args.warmup, args.num_classes)
     rows = run_benchmark(names, settings, progress=not args.no_progress)
-    paths = write_report(rows, settings, args.output or next_free_dir("runs", "benchmark"))
+    paths = write_report(rows, settings, output)
     print(markdown_table(rows, settings))
     print("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 
@@ -60,3 +62,27 @@ def add_tta_argument(parser, default: str) -> None:
     parser.add_argument("--tta", default=default, choices=["none", "flip"],
                         help="test-time augmentation: 'flip' also runs the mirrored image and averages the "
                         f"two (twice the compute; see docs/inference.md) (default {default})")
+
+
+def writable_dir(path: str | Path, option: str) -> Path:
+    """Create ``path`` if needed and prove it takes a file, before any work is done."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".segnet-write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise ValueError(f"{option} {path}: cannot write there ({error.strerror or error})") from None
+    return path
+
+
+def writable_file(path: str | Path, option: str) -> Path:
+    """A file path whose folder takes files and which is not itself a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a folder; give a file name")
+    writable_dir(path.parent if str(path.parent) else Path("."), option)
+    return path

@@ -13,7 +13,7 @@ from ..engine import evaluate_model, format_report, load_model
 from ..optimize import prepare_for_inference
 from ..weights import default_weights_path
 from ..checkpoint import atomic_write_text
-from .common import add_precision_argument, add_tta_argument, dataset_options, parse_size
+from .common import add_precision_argument, add_tta_argument, dataset_options, parse_size, writable_dir
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -48,6 +48,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    output = writable_dir(args.output if args.output else Path("runs") / "evaluate", "--output")
+    if args.save_predictions:
+        writable_dir(args.save_predictions, "--save-predictions")
     extra = dataset_options(args)
     dataset = build_dataset(args.dataset, args.data_root, args.split, eval_transform(None), 0, **extra)
     if args.sequences:
@@ -71,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
     result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=args.tta,
                   size=list(size) if size else None)
     print(format_report(result))
-    output = Path(args.output) if args.output else Path("runs") / "evaluate"
     atomic_write_text(output / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")
     print(f"metrics written to {output / 'metrics.json'}")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..checkpoint import load_model
 from ..export import checkpoint_metadata, compare, export_onnx, export_pt2, onnx_runner, pt2_runner
 from ..weights import default_weights_path
-from .common import parse_size
+from .common import parse_size, writable_file
 
 FORMATS = {".onnx": "onnx", ".pt2": "pt2"}
 # --check fails below this argmax agreement or above this mean |logit difference|. Not the max:
@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--output {output} is the checkpoint being exported; choose another file")
     if output.is_dir():
         raise ValueError(f"--output {output} is a folder; give a file name ending in {output.suffix or '.onnx'}")
+    writable_file(output, "--output")
     weights = Path(args.weights) if args.weights else default_weights_path()
     loaded = load_model(weights)
     size = parse_size(args.size) if args.size else loaded.size

@@ -11,7 +11,7 @@ from ..inference import DEFAULT_TTA, Segmenter
 from ..optimize import resolve_precision
 from ..predict import collect_sources, predict_images, predict_video
 from ..video import VIDEO_EXTENSIONS
-from .common import add_precision_argument, add_tta_argument, next_free_dir, parse_size
+from .common import add_precision_argument, add_tta_argument, next_free_dir, parse_size, writable_dir
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                                precision, tta=args.tta)
     if native:
         segmenter.size = None
-    out_dir = Path(args.output) if args.output else next_free_dir("runs", "predict")
+    out_dir = writable_dir(args.output if args.output else next_free_dir("runs", "predict"), "--output")
     progress = not args.no_progress
 
     if sources.video is not None:

@@ -14,7 +14,7 @@ from ..data import build_dataset, eval_transform
 from ..optimize import cpu_has_fast_int8, prepare_for_inference
 from ..quantize import calibrate, quantize_model
 from ..weights import default_weights_path
-from .common import dataset_options, parse_size
+from .common import dataset_options, parse_size, writable_file
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if args.check_images < 0:
         raise ValueError(f"--check-images {args.check_images}: give a count, or 0 to skip the check")
     weights = Path(args.weights) if args.weights else default_weights_path()
+    output = writable_file(args.output if args.output else Path("runs") / "quantize" / f"{weights.stem}_int8.pt",
+                           "--output")
     loaded = load_model(weights)
     size = parse_size(args.size) if args.size else loaded.size
     extra = dataset_options(args)
@@ -90,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
     data["int8_ranges"] = {name: [low, high] for name, (low, high) in ranges.items()}
     data["int8_calibration"] = {"dataset": args.dataset, "split": args.split, "images": len(calibration),
                                 "size": list(size) if size else None}
-    output = Path(args.output) if args.output else Path("runs") / "quantize" / f"{weights.stem}_int8.pt"
     atomic_save(data, output)
     print(f"calibrated checkpoint written to {output}")
     if not cpu_has_fast_int8():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -125,7 +126,6 @@ def cached_median_frequency_weights(dataset: LabelSource, cache_dir: str | Path)
     classes = dataset.classes  # type: ignore[attr-defined]
     class_pixels, image_pixels = class_pixel_stats(dataset, classes.num_classes, classes.ignore_index)
     weights = weights_from_stats(class_pixels, image_pixels)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     record = {
         "dataset": type(dataset).__name__,
         "classes": classes.names,
@@ -135,6 +135,12 @@ def cached_median_frequency_weights(dataset: LabelSource, cache_dir: str | Path)
         "weights": weights.tolist(),
     }
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)  # atomic: concurrent ranks never read a half-written file
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, path)  # atomic: concurrent ranks never read a half-written file
+    except OSError as error:  # the cache only saves time: go on without it
+        warnings.warn(f"{cache_dir}: cannot write the class-weight cache ({error.strerror or error}); "
+                      "the weights will be recomputed next time (set SEGNET_CACHE to a writable folder)",
+                      stacklevel=2)
     return weights

@@ -165,9 +165,15 @@ def _check_run_dir(run_dir: Path, resume: bool) -> None:
         held = "a run" if (run_dir / "last.pt").exists() else "other files"
         raise ValueError(f"{run_dir} already holds {held}; pass --resume to continue a run or choose another "
                          "(empty or new) --run-dir")
-    if run_dir.is_dir():
-        for stale in list(run_dir.glob(".last.pt.*.tmp")) + list(run_dir.glob(".best.pt.*.tmp")):
-            stale.unlink(missing_ok=True)
+    try:  # prove the folder takes files now, not after the first epoch
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"--run-dir {run_dir}: cannot write there ({error.strerror or error})") from None
+    for stale in list(run_dir.glob(".last.pt.*.tmp")) + list(run_dir.glob(".best.pt.*.tmp")):
+        stale.unlink(missing_ok=True)
 
 
 def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
