@@ -7,6 +7,7 @@ the same folder, fsync'd, then renamed over the target: a crash leaves the old f
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -113,7 +114,13 @@ def load_model(
 ) -> LoadedModel:
     """Rebuild the model of a checkpoint; mismatches with what the caller expects are errors."""
     data = read_checkpoint(path)
-    spec = ModelSpec.from_dict(data["model"])
+    for key in ("model", "state_dict", "classes", "normalization"):
+        if key not in data:
+            raise CheckpointError(f"{path}: checkpoint has no '{key}' entry; it was not written by segnet")
+    try:
+        spec = ModelSpec.from_dict(data["model"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: unusable model entry ({error})") from None
     if expect_model is not None and spec.name != expect_model:
         raise CheckpointError(f"{path}: checkpoint holds model '{spec.name}', expected '{expect_model}'")
     if expect_num_classes is not None and spec.num_classes != expect_num_classes:
@@ -123,16 +130,45 @@ def load_model(
     model = create_model_from_spec(spec)
     try:
         model.load_state_dict(data["state_dict"])
-    except RuntimeError as error:
+    except (RuntimeError, TypeError, AttributeError) as error:
         raise CheckpointError(f"{path}: weights do not fit model '{spec.name}' ({str(error).splitlines()[0]})") from None
     model.to(map_location).eval()
-    norm = data["normalization"]
-    size = tuple(data["size"]) if data.get("size") else None
-    ranges = data.get("int8_ranges")
-    if ranges is not None:
-        ranges = {str(name): (float(low), float(high)) for name, (low, high) in ranges.items()}
-    return LoadedModel(model, spec, ClassSet.from_dict(data["classes"]), tuple(norm["mean"]),
-                       tuple(norm["std"]), size, str(path), ranges)  # type: ignore[arg-type]
+    size, ranges = _checked_size(data.get("size"), path), _checked_ranges(data.get("int8_ranges"), path)
+    try:
+        norm = data["normalization"]
+        mean, std = tuple(float(v) for v in norm["mean"]), tuple(float(v) for v in norm["std"])
+        classes = ClassSet.from_dict(data["classes"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: unusable classes or normalisation entry ({error})") from None
+    if len(mean) != len(std) or not all(v > 0 for v in std):
+        raise CheckpointError(f"{path}: normalisation needs one positive std per mean, got mean {mean}, std {std}")
+    return LoadedModel(model, spec, classes, mean, std, size, str(path), ranges)
+
+
+def _checked_size(value: Any, path: str | Path) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        height, width = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{path}: size entry {value!r} is not [height, width]") from None
+    if height < 1 or width < 1:
+        raise CheckpointError(f"{path}: size entry {height}x{width} is not a positive size")
+    return height, width
+
+
+def _checked_ranges(value: Any, path: str | Path) -> dict[str, tuple[float, float]] | None:
+    if value is None:
+        return None
+    try:
+        ranges = {str(name): (float(low), float(high)) for name, (low, high) in value.items()}
+    except (AttributeError, TypeError, ValueError):
+        raise CheckpointError(f"{path}: int8_ranges entry is not a map of (low, high) pairs; "
+                              "re-run segnet quantize") from None
+    for name, (low, high) in ranges.items():
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise CheckpointError(f"{path}: int8 range of {name} is [{low}, {high}]; re-run segnet quantize")
+    return ranges
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

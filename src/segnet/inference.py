@@ -116,6 +116,20 @@ class Segmenter:
         self.size = size if size is not None else loaded.size
         self.amp = amp
         self.weights_path = loaded.path
+        if self.size is not None:
+            self._check_working_size()
+
+    @torch.no_grad()
+    def _check_working_size(self) -> None:
+        """One dry run at the working size, so a size the model cannot take fails at load, not per image."""
+        height, width = self.size
+        if height < 1 or width < 1:
+            raise ValueError(f"working size {height}x{width} is not a positive size")
+        probe = torch.zeros(1, self.spec.in_channels, height, width, device=self.device)
+        try:
+            logits_at_size(self.model, probe, None, self.amp)
+        except ValueError as error:
+            raise ValueError(f"working size {height}x{width}: {str(error).splitlines()[0]}") from None
 
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str | torch.device = "cpu",

@@ -53,3 +53,40 @@ def test_checkpoint_errors_name_the_file(tmp_path):
         load_model(good, expect_num_classes=37)
     with pytest.raises(CheckpointError, match="holds model 'segnet_basic', expected 'segnet'"):
         load_model(good, expect_model="segnet")
+
+
+def _handcrafted(tmp_path, **changes):
+    data = make_checkpoint(segnet.create_model("segnet_basic", 11), CAMVID_CLASSES, (0.5,) * 3, (0.25,) * 3, (64, 96))
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key)
+        else:
+            data[key] = value
+    path = tmp_path / "crafted.pt"
+    torch.save(data, path)
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"state_dict": None}, "no 'state_dict' entry"),
+    ({"classes": None}, "no 'classes' entry"),
+    ({"model": {"num_classes": 11}}, "unusable model entry"),
+    ({"size": [0, 0]}, "size entry 0x0 is not a positive size"),
+    ({"size": [64]}, "size entry [64] is not [height, width]"),
+    ({"int8_ranges": {"conv": [1.0]}}, "int8_ranges entry is not a map of (low, high) pairs"),
+    ({"int8_ranges": {"conv": [2.0, -1.0]}}, "int8 range of conv is [2.0, -1.0]"),
+    ({"int8_ranges": {"conv": [0.0, float("inf")]}}, "int8 range of conv is [0.0, inf]"),
+    ({"normalization": {"mean": [0.5] * 3, "std": [0.0] * 3}}, "one positive std per mean"),
+    ({"normalization": {"mean": [0.5] * 3}}, "unusable classes or normalisation entry"),
+])
+def test_handcrafted_checkpoints_are_one_clear_error(tmp_path, changes, message):
+    path = _handcrafted(tmp_path, **changes)
+    with pytest.raises(CheckpointError) as caught:
+        load_model(path)
+    text = str(caught.value)
+    assert text.startswith(f"{path}:") and message in text and len(text.splitlines()) == 1
+
+
+def test_a_working_size_the_model_cannot_take_fails_at_load():
+    with pytest.raises(ValueError, match="working size 10x10: .*needs inputs of at least 16x16"):
+        segnet.load(size=(10, 10), precision="fp32")
