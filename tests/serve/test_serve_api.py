@@ -87,7 +87,8 @@ def test_health_and_model(client, segmenter):
     assert model["input_size"] == [64, 80]
     # auto, uncalibrated checkpoint: never int8, and what the page reports is what runs
     assert model["precision"] == segmenter.precision and model["precision"] in ("fp32", "bf16")
-    assert model["limits"] == {"max_bytes": 20 * 1024 * 1024, "max_pixels": 4096 * 4096}
+    assert model["limits"] == {"max_bytes": 20 * 1024 * 1024, "max_pixels": 4096 * 4096, "max_queue": 8,
+                               "body_timeout_s": 10.0}
 
 
 def test_samples_listed_and_served(client, samples_dir):

@@ -68,9 +68,11 @@ def test_serve_builds_the_app_and_runs_uvicorn(tiny_checkpoint, samples_dir, fak
     (app, kwargs), = fake_uvicorn
     assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8123
     assert "warning" not in capsys.readouterr().err
-    with TestClient(app) as client:
-        assert client.get("/api/model").json()["limits"] == {"max_bytes": 1_000_000, "max_pixels": 10_000}
+    with TestClient(app, base_url="http://127.0.0.1:8123") as client:
+        assert client.get("/api/model").json()["limits"] == {"max_bytes": 1_000_000, "max_pixels": 10_000,
+                                                             "max_queue": 8, "body_timeout_s": 10.0}
         assert len(client.get("/api/samples").json()) == 2
+        assert client.get("/api/health", headers={"host": "attacker.example"}).status_code == 400
 
 
 def test_public_host_warns(tiny_checkpoint, fake_uvicorn, capsys):

@@ -47,6 +47,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def allowed_hosts(host: str, given: str | None) -> list[str]:
+    """Host header names to serve: the loopback names and the listening address, or what was given."""
+    if given:
+        return [name.strip() for name in given.split(",") if name.strip()]
+    names = ["localhost", "127.0.0.1", "::1", "[::1]"]
+    if host in ("0.0.0.0", "::"):
+        return ["*"]  # reachable under names this process cannot know; the warning below says so
+    return names + ([host] if host not in names else [])
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "serve", help="web demo: upload an image, see its segmentation (FastAPI on uvicorn)",
@@ -66,12 +76,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-bytes", default="20MiB", help="largest upload accepted, e.g. 20MB or 5MiB (default 20MiB)")
     p.add_argument("--max-pixels", default="4096x4096",
                    help="largest image accepted, WxH or a pixel count (default 4096x4096)")
+    p.add_argument("--max-queue", type=int, default=8,
+                   help="segment requests handled at once; more get 503 with Retry-After (default 8)")
+    p.add_argument("--body-timeout", type=float, default=10.0,
+                   help="seconds an upload may take to arrive, else 408 (default 10)")
+    p.add_argument("--allowed-hosts", metavar="NAME[,NAME]",
+                   help="Host header values served (default: localhost, 127.0.0.1, [::1] and --host; '*' "
+                   "serves any). Other names get 400, so a web page cannot reach the server by DNS rebinding")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     max_bytes, max_pixels = parse_bytes(args.max_bytes), parse_pixels(args.max_pixels)
+    if args.max_queue < 1:
+        raise ValueError(f"--max-queue {args.max_queue}: at least 1 request must be let in")
+    if not args.body_timeout > 0:
+        raise ValueError(f"--body-timeout {args.body_timeout}: give a positive number of seconds")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port} is not a TCP port (0-65535)")
 
@@ -87,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         if args.weights is None:
             raise FileNotFoundError(f"no model to serve: {error}") from None
         raise
-    app = create_app(segmenter, samples_dir=args.samples, max_bytes=max_bytes, max_pixels=max_pixels)
+    app = create_app(segmenter, samples_dir=args.samples, max_bytes=max_bytes, max_pixels=max_pixels,
+                     max_queue=args.max_queue, body_timeout=args.body_timeout,
+                     allowed_hosts=allowed_hosts(args.host, args.allowed_hosts))
     if not is_loopback(args.host):
         print(f"segnet serve: warning: listening on {args.host}, reachable from other machines; "
               "the demo has no authentication", file=sys.stderr)

@@ -1,13 +1,17 @@
 """`create_app`: the demo page and a JSON API around one loaded `Segmenter`.
 
 The model is loaded once by the caller. Torch runs in a single dedicated worker thread, so
-inference is serialised (requests queue up rather than being dropped) while the event loop keeps
-answering health checks and page loads. Decoding and PNG encoding run in a small separate pool.
+inference is serialised while the event loop keeps answering health checks and page loads.
+Decoding and PNG encoding run in a small separate pool. Load is shed, not piled up: at most
+``max_queue`` segment requests are admitted at once (the rest get 503 with ``Retry-After``), a
+body must arrive within ``body_timeout`` seconds (else 408), and an image whose client has gone
+by the time the model is free is dropped unrun.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ..inference import Segmenter
 from .images import ImageRejected, class_shares, decode_image, format_bytes, png_base64, png_bytes
@@ -147,17 +152,30 @@ async def upload_bytes(request: Request, max_bytes: int) -> bytes:
 
 
 def create_app(segmenter: Segmenter, samples_dir: str | Path | None = None,
-               max_bytes: int = 20 * 1024 * 1024, max_pixels: int = 4096 * 4096) -> FastAPI:
-    """The demo app for ``segmenter``; uploads over ``max_bytes`` or ``max_pixels`` get a 413."""
+               max_bytes: int = 20 * 1024 * 1024, max_pixels: int = 4096 * 4096, max_queue: int = 8,
+               body_timeout: float = 10.0, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The demo app for ``segmenter``; uploads over ``max_bytes`` or ``max_pixels`` get a 413.
+
+    ``max_queue``: segment requests admitted at once (reading, waiting or running); ``body_timeout``:
+    seconds a request body may take to arrive; ``allowed_hosts``: the Host header values served
+    (None serves any, for use inside other apps; `segnet serve` passes the names it listens on).
+    """
     if max_bytes < 1 or max_pixels < 1:
         raise ValueError(f"max_bytes ({max_bytes}) and max_pixels ({max_pixels}) must be positive")
+    if max_queue < 1 or not body_timeout > 0:
+        raise ValueError(f"max_queue ({max_queue}) and body_timeout ({body_timeout}) must be positive")
     samples = Path(samples_dir) if samples_dir is not None else None
     if samples is not None and not samples.is_dir():
         raise FileNotFoundError(f"{samples}: samples folder not found")
 
     pools = WorkerPools()
     torch_lock = threading.Lock()  # belt and braces should the pool ever grow
-    pending = {"count": 0}
+    pending = {"count": 0, "admitted": 0, "dropped": 0, "refused": 0}
+    recent_inference_s = [0.2]  # running estimate of one image's model time, for Retry-After
+    turn_locks: dict[int, asyncio.Lock] = {}  # FIFO turns at the model (one lock per event loop)
+
+    def model_turn() -> asyncio.Lock:
+        return turn_locks.setdefault(id(asyncio.get_running_loop()), asyncio.Lock())
     started = time.time()
     names = list(segmenter.classes.names)
 
@@ -170,6 +188,8 @@ def create_app(segmenter: Segmenter, samples_dir: str | Path | None = None,
                   description="Road-scene semantic segmentation with SegNet: upload an image, get "
                               "per-pixel class labels, a colour rendering and the share of each class.")
     app.state.segmenter = segmenter
+    if allowed_hosts is not None:  # a DNS-rebinding page cannot reach a server that checks Host
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
 
     async def in_pool(kind: str, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(pools.get(kind), fn)
@@ -199,7 +219,8 @@ def create_app(segmenter: Segmenter, samples_dir: str | Path | None = None,
     @app.get("/api/health", summary="Liveness, and how many images wait for the model")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model": segmenter.spec.name, "queued": pending["count"],
-                "uptime_s": round(time.time() - started, 1)}
+                "admitted": pending["admitted"], "max_queue": max_queue, "refused": pending["refused"],
+                "dropped": pending["dropped"], "uptime_s": round(time.time() - started, 1)}
 
     @app.get("/api/model", summary="The model: name, classes with colours, input size")
     async def model_info() -> dict[str, Any]:
@@ -212,7 +233,8 @@ def create_app(segmenter: Segmenter, samples_dir: str | Path | None = None,
             "input_size": list(segmenter.size) if segmenter.size else None,
             "device": str(segmenter.device),
             "precision": segmenter.precision,
-            "limits": {"max_bytes": max_bytes, "max_pixels": max_pixels},
+            "limits": {"max_bytes": max_bytes, "max_pixels": max_pixels, "max_queue": max_queue,
+                       "body_timeout_s": body_timeout},
         }
 
     @app.get("/api/samples", summary="Sample frames offered on the page")
@@ -229,18 +251,39 @@ def create_app(segmenter: Segmenter, samples_dir: str | Path | None = None,
     async def segment(request: Request,
                       format: str = Query("json", pattern="^(json|png)$",
                                           description="json (default) or png: the colour labels only")) -> Response:
-        data = await upload_bytes(request, max_bytes)
+        if pending["admitted"] >= max_queue:
+            pending["refused"] += 1
+            retry = max(1, math.ceil(recent_inference_s[0] * pending["admitted"]))
+            return JSONResponse({"detail": f"server busy: {pending['admitted']} images are already being handled "
+                                           f"(limit {max_queue}); retry in {retry} s"},
+                                status_code=503, headers={"Retry-After": str(retry)})
+        pending["admitted"] += 1
+        try:
+            return await _segment(request, format)
+        finally:
+            pending["admitted"] -= 1
+
+    async def _segment(request: Request, format: str) -> Response:
+        try:
+            data = await asyncio.wait_for(upload_bytes(request, max_bytes), body_timeout)
+        except asyncio.TimeoutError:
+            raise ImageRejected(408, f"the request body did not arrive within {body_timeout:g} s") from None
         start = time.perf_counter()
         image = await in_pool("image", lambda: decode_image(data, max_bytes, max_pixels))
         decoded = time.perf_counter()
         pending["count"] += 1
         try:
-            labels, inference_s = await in_pool("inference", lambda: infer(image))
+            async with model_turn():
+                if await request.is_disconnected():  # nobody waits for this answer: skip the model
+                    pending["dropped"] += 1
+                    return Response(status_code=499)
+                labels, inference_s = await in_pool("inference", lambda: infer(image))
         except Exception as error:  # a model failure answers this request only
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise HTTPException(500, f"inference failed on a {image.width}x{image.height} image: {message}") from None
         finally:
             pending["count"] -= 1
+        recent_inference_s[0] = 0.8 * recent_inference_s[0] + 0.2 * inference_s
         inferred = time.perf_counter()
         if format == "png":
             payload: Any = await in_pool("image", lambda: png_bytes(segmenter.colorize(labels)))
