@@ -65,13 +65,20 @@ def add_tta_argument(parser, default: str) -> None:
 
 
 def writable_dir(path: str | Path, option: str) -> Path:
-    """Create ``path`` if needed and prove it takes a file, before any work is done."""
+    """Prove, before any work, that the folder ``path`` can be made and take files; creates nothing.
+
+    The nearest folder that exists on the way to ``path`` must be a folder that takes a file.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{option} {path}: exists and is not a folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option} {path}: cannot write there ({existing} is a file, not a folder)")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".segnet-write-check-", dir=path)
+        fd, probe = tempfile.mkstemp(prefix=".segnet-write-check-", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as error:

@@ -7,7 +7,6 @@ import ipaddress
 import re
 import sys
 
-from ..inference import DEFAULT_TTA
 from .common import add_precision_argument, add_tta_argument, parse_size
 
 UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
@@ -72,7 +71,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's training size)")
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast (default none)")
     add_precision_argument(p, "auto")
-    add_tta_argument(p, DEFAULT_TTA)
+    add_tta_argument(p, "none")  # real-time demo: one pass per frame
     p.add_argument("--max-bytes", default="20MiB", help="largest upload accepted, e.g. 20MB or 5MiB (default 20MiB)")
     p.add_argument("--max-pixels", default="4096x4096",
                    help="largest image accepted, WxH or a pixel count (default 4096x4096)")
