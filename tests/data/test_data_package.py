@@ -35,8 +35,20 @@ def test_default_root_honours_env(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("SEGNET_CAMVID", str(tmp_path))
     assert default_root("camvid") == tmp_path
     monkeypatch.delenv("SEGNET_CAMVID")
+    work = tmp_path / "project"
+    (tmp_path / "shared" / "camvid").mkdir(parents=True)
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert default_root("camvid") == (tmp_path / "shared" / "camvid").resolve()
+
+
+def test_installed_default_root_is_the_user_data_folder(monkeypatch, tmp_path) -> None:
+    """In a wheel (no pyproject.toml above the package) nothing points into site-packages."""
+    monkeypatch.delenv("SEGNET_CAMVID", raising=False)
+    monkeypatch.setattr(data, "_REPO_ROOT", tmp_path / "site-packages-parent")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.chdir(tmp_path)
-    assert default_root("camvid").parts[-2:] == ("shared", "camvid")
+    assert default_root("camvid") == tmp_path / "xdg" / "segnet" / "camvid"
 
 
 def test_data_is_a_leaf() -> None:

@@ -56,12 +56,15 @@ def run(args: argparse.Namespace) -> int:
         if code:
             return code
         print(f"\n== segnet evaluate on {root} val ==", flush=True)
+        print("(the shipped model trained on these frames too, so this checks the install, not how it does on "
+              "new scenes: see docs/recipe_study.md and docs/model_card.md for held-out figures)", flush=True)
         return main(["evaluate", "--data-root", str(root), "--split", "val", "--output", str(output)])
-    print(f"CamVid not found at {root}. Put the SegNet tutorial's CamVid folder there (or set "
-          f"SEGNET_CAMVID, or run `make demo DATA=path`); it comes from {CAMVID_URL}.")
+    print(f"CamVid not found at {root}. Put the SegNet tutorial's CamVid folder there, set "
+          f"SEGNET_CAMVID, or pass `segnet demo --data PATH` (`make demo DATA=PATH` in a checkout); it comes "
+          f"from {CAMVID_URL}.")
     image = Path(args.image) if args.image else _example_image()
     if image is None:
-        print("No image to segment either: run `make demo IMAGE=path/to/road.png`.")
+        print("No image to segment either: run `segnet demo --image path/to/road.png`.")
         return 2
     print(f"== segnet predict {image} (shipped CamVid model) ==", flush=True)
     return main(["predict", str(image), "--output", str(output / "predict")])

@@ -50,17 +50,21 @@ _REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def default_root(name: str) -> Path:
-    """Where dataset ``name`` lives: ``$SEGNET_<NAME>``, else ``../shared/<name>`` from the
-    working directory, else from the repository root (returned even if absent, so the dataset's
-    own error names the path it tried)."""
+    """Where dataset ``name`` lives: ``$SEGNET_<NAME>``; else ``../shared/<name>`` from the working
+    directory or, in a source checkout, from the repository root; else the user data folder
+    ``$XDG_DATA_HOME/segnet/<name>`` (``~/.local/share/segnet/<name>``). Returned even if absent,
+    so the dataset's own error names the path it tried."""
     env = os.environ.get(f"SEGNET_{name.upper()}")
     if env:
         return Path(env).expanduser()
-    candidates = [Path.cwd() / ".." / "shared" / name, _REPO_ROOT / ".." / "shared" / name]
+    candidates = [Path.cwd() / ".." / "shared" / name]
+    if (_REPO_ROOT / "pyproject.toml").is_file():  # a checkout, not an installed wheel
+        candidates.append(_REPO_ROOT / ".." / "shared" / name)
     for c in candidates:
         if c.is_dir():
             return c.resolve()
-    return candidates[-1].resolve()
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share").expanduser()
+    return data_home / "segnet" / name
 
 
 def build_dataset(
