@@ -70,8 +70,9 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if not args.run_dir:
             raise ValueError("--resume needs --run-dir, the run to continue")
         saved = Path(args.run_dir) / "config.json"
-        if not (Path(args.run_dir) / "last.pt").is_file():
+        if not (Path(args.run_dir) / "last.pt").is_file() and not saved.is_file():
             raise ValueError(f"{args.run_dir}: no last.pt to resume from")
+        # A run killed before its first checkpoint has a config.json but no last.pt: it starts over.
         if saved.is_file():
             base = TrainConfig.from_dict(json.loads(saved.read_text()))
     values = {}
