@@ -113,6 +113,16 @@ def test_evaluate_writes_metrics_that_recompute_from_predictions(tiny_camvid, tm
     assert metrics["class_accuracy"] == pytest.approx(100 * recall.mean(), abs=1e-6)
     union = cm.sum(0) + cm.sum(1) - np.diag(cm)
     assert metrics["miou"] == pytest.approx(100 * (np.diag(cm)[union > 0] / union[union > 0]).mean(), abs=1e-6)
+    # The files beside metrics.json: the same matrix as CSV, a per-class table, a heat map.
+    rows = list(csv.reader((out / "confusion.csv").open()))
+    assert rows[0][1:] == list(metrics["per_class"]) and [r[0] for r in rows[1:]] == list(metrics["per_class"])
+    np.testing.assert_array_equal(np.array([r[1:] for r in rows[1:]], dtype=np.int64), cm)
+    per_class = {r["class"]: r for r in csv.DictReader((out / "per_class.csv").open())}
+    iou = np.divide(np.diag(cm), union, out=np.full(11, np.nan), where=union > 0)
+    for index, name in enumerate(metrics["per_class"]):
+        if union[index] > 0:
+            assert float(per_class[name]["iou"]) == pytest.approx(100 * iou[index], abs=1e-3)
+    assert Image.open(out / "confusion.png").size[0] > 300
 
 
 def test_evaluate_rejects_checkpoint_of_other_class_count(tiny_camvid, tmp_path, capsys):

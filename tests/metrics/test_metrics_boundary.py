@@ -145,3 +145,23 @@ def test_helpful_errors():
         BoundaryF1Meter(2).update(np.zeros((1, 2, 4, 4)), np.zeros((1, 4, 4)))
     with pytest.raises(ValueError, match=r"\[0, 2\)"):
         boundary_f1(np.full((4, 4), 5), np.zeros((4, 4)), 2)
+
+
+def test_per_class_bf_by_hand():
+    """Two images. Class 1's boundary is found exactly in both (F1 1); class 2 appears only in
+    the second image's prediction, a false positive (F1 0 there, never scored in the first)."""
+    from segnet.metrics.boundary import BoundaryF1Meter
+
+    target = np.zeros((20, 20), dtype=np.int64)
+    target[5:15, 5:15] = 1
+    pred_b = target.copy()
+    pred_b[0:3, 17:20] = 2  # a spurious class-2 blob far from every class-2 boundary
+    meter = BoundaryF1Meter(3, tolerance_ratio=0.0)
+    meter.update(np.stack([target, pred_b]), np.stack([target, target]))
+    per_class = meter.compute_per_class()
+    assert per_class[1] == pytest.approx(100.0)
+    assert per_class[2] == pytest.approx(0.0)  # scored in one image, where it is all wrong
+    # class 0's boundary moves in image 2 (the blob cuts into it): between 0 and 100
+    assert 0 < per_class[0] <= 100
+    class0_image2 = 2 * per_class[0] / 100 - 1.0  # per_class[0] averages image 1's 1.0 and image 2's F1
+    assert meter.compute() == pytest.approx(100 * (1.0 + np.mean([class0_image2, 1.0, 0.0])) / 2)

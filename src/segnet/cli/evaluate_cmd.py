@@ -10,6 +10,7 @@ import torch
 
 from ..data import build_dataset, eval_transform, select_sequences
 from ..engine import evaluate_model, format_report, load_model
+from ..engine.reports import write_evaluation_files
 from ..optimize import prepare_for_inference
 from ..weights import default_weights_path
 from ..checkpoint import atomic_write_text
@@ -75,5 +76,6 @@ def run(args: argparse.Namespace) -> int:
                   size=list(size) if size else None)
     print(format_report(result))
     atomic_write_text(output / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")
-    print(f"metrics written to {output / 'metrics.json'}")
+    write_evaluation_files(result, output)
+    print(f"metrics written to {output / 'metrics.json'} (with per_class.csv, confusion.csv, confusion.png)")
     return 0

@@ -79,6 +79,10 @@ def evaluate_model(
     model.train(was_training)
     result = _labelled(confusion.compute(), classes)
     result["bf"] = boundary.compute() if boundary is not None else None
+    if boundary is not None:
+        for name, value in zip(classes.names, boundary.compute_per_class()):
+            result["per_class"][name]["bf"] = float(value)
+    result["confusion_matrix"] = confusion.matrix.cpu().tolist()  # rows: ground truth, columns: prediction
     result["num_images"] = len(dataset)
     if len(per_sequence) > 1:
         result["per_sequence"] = {}
@@ -93,10 +97,11 @@ def evaluate_model(
 
 def format_report(result: dict[str, Any]) -> str:
     """The per-class table and the four headline figures, as printed by `segnet evaluate`."""
-    lines = [f"{'class':<16}{'accuracy':>10}{'IoU':>8}{'pixels':>12}"]
+    lines = [f"{'class':<16}{'accuracy':>10}{'IoU':>8}{'BF':>8}{'pixels':>12}"]
     for name, values in result["per_class"].items():
-        acc, iou = values["accuracy"], values["iou"]
-        lines.append(f"{name:<16}{_pct(acc):>10}{_pct(iou):>8}{values['pixels']:>12}")
+        acc, iou, bf_class = values["accuracy"], values["iou"], values.get("bf")
+        lines.append(f"{name:<16}{_pct(acc):>10}{_pct(iou):>8}{_pct(bf_class) if bf_class is not None else '-':>8}"
+                     f"{values['pixels']:>12}")
     bf = result.get("bf")
     lines.append(
         f"G (global accuracy) {result['global_accuracy']:.2f}  C (class average) {result['class_accuracy']:.2f}"

@@ -96,6 +96,18 @@ def boundary_f1(
     The match tolerance is ``tolerance_ratio`` times the image diagonal (0.75% in the SegNet
     paper). See the module docstring for how borders, ignored pixels and absent classes count.
     """
+    f1, scored = boundary_f1_per_class(pred, target, num_classes, ignore_index, tolerance_ratio)
+    return float(f1[scored].mean()) if scored.any() else float("nan")
+
+
+def boundary_f1_per_class(
+    pred: np.ndarray,
+    target: np.ndarray,
+    num_classes: int,
+    ignore_index: int | None = None,
+    tolerance_ratio: float = DEFAULT_TOLERANCE_RATIO,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(F1 per class in [0, 1], which classes are scored) of one H x W label map; see boundary_f1."""
     pred, target = np.asarray(pred), np.asarray(target)
     if pred.ndim != 2 or pred.shape != target.shape:
         raise ValueError(
@@ -126,8 +138,7 @@ def boundary_f1(
     precision = _ratio(np.bincount(pred[pred_edges][pred_hit], minlength=n), pred_count)
     recall = _ratio(np.bincount(target[gt_edges][gt_hit], minlength=n), gt_count)
     f1 = _ratio(2.0 * precision * recall, precision + recall)
-    scored = (pred_count + gt_count) > 0
-    return float(f1[scored].mean()) if scored.any() else float("nan")
+    return f1, (pred_count + gt_count) > 0
 
 
 def _as_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -156,6 +167,8 @@ class BoundaryF1Meter:
         """Forget all images seen so far."""
         self.total = 0.0
         self.count = 0
+        self.class_total = np.zeros(self.num_classes)  # per class: sum of F1 over images scoring it
+        self.class_count = np.zeros(self.num_classes, dtype=np.int64)
 
     def update(
         self, pred_batch: torch.Tensor | np.ndarray, target_batch: torch.Tensor | np.ndarray
@@ -170,18 +183,30 @@ class BoundaryF1Meter:
         if preds.ndim == 2:
             preds, targets = preds[None], targets[None]
         for pred, target in zip(preds, targets):
-            score = boundary_f1(
+            f1, scored = boundary_f1_per_class(
                 pred, target, self.num_classes, self.ignore_index, self.tolerance_ratio
             )
-            if not math.isnan(score):
-                self.total += score
+            if scored.any():
+                self.total += float(f1[scored].mean())
                 self.count += 1
+                self.class_total[scored] += f1[scored]
+                self.class_count[scored] += 1
 
     def all_reduce(self) -> None:
         """Sum the per-image scores and counts over processes (no-op unless distributed)."""
-        state = torch.tensor([self.total, float(self.count)], dtype=torch.float64)
+        state = torch.tensor([self.total, float(self.count), *self.class_total, *self.class_count],
+                             dtype=torch.float64)
         sum_across_processes(state)
         self.total, self.count = float(state[0]), int(round(float(state[1])))
+        n = self.num_classes
+        self.class_total = state[2: 2 + n].numpy().copy()
+        self.class_count = state[2 + n:].round().long().numpy().copy()
+
+    def compute_per_class(self) -> np.ndarray:
+        """BF of each class in percent: mean F1 over the images where the class has a boundary in
+        the prediction or the ground truth (NaN for a class never scored)."""
+        return np.divide(100.0 * self.class_total, self.class_count, out=np.full(self.num_classes, np.nan),
+                         where=self.class_count > 0)
 
     def compute(self) -> float:
         """Mean BF over the counted images, in percent (NaN before any image with a boundary)."""
