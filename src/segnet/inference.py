@@ -101,6 +101,12 @@ class Segmenter:
         if tta not in TTA_MODES:
             raise ValueError(f"test-time augmentation '{tta}' is not one of {', '.join(TTA_MODES)}")
         self.tta = tta
+        if amp not in (None, "", "none", "fp32"):  # autocast belongs to a float32 model only
+            if precision == "auto":
+                precision, amp = "bf16", "none"  # the prepared bf16 model is the faster way to the same
+            elif precision != "fp32":
+                raise ValueError(f"amp '{amp}' autocasts a float32 model and cannot combine with precision "
+                                 f"{precision}; use precision bf16 (--precision bf16) alone")
         self.device = torch.device(device)
         # What actually runs: auto resolved to int8, bf16 or fp32 for this machine and checkpoint.
         self.precision = (resolve_precision(precision, self.device, loaded.int8_ranges is not None)

@@ -53,3 +53,9 @@ def test_segmenter_with_flip_tta_matches_the_mean_of_both_passes():
     x = image_to_tensor(image, plain.mean, plain.std)[None]
     mean_logits = (plain.logits(x) + plain.logits(x.flip(-1)).flip(-1)) / 2
     assert np.allclose(probs, torch.softmax(mean_logits[0], 0).numpy(), atol=1e-4)
+
+
+def test_amp_with_a_prepared_precision_is_refused_and_auto_becomes_bf16():
+    with pytest.raises(ValueError, match="cannot combine with precision int8"):
+        segnet.load(precision="int8", amp="bf16")
+    assert segnet.load(precision="auto", amp="bf16").precision in ("bf16", "fp32")  # fp32 where bf16 is not native

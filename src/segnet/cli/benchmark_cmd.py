@@ -35,7 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help=f"comma-separated model names (default {','.join(DEFAULT_MODELS)}; see `segnet models`)")
     p.add_argument("--size", default="x".join(map(str, defaults.input_shape)),
                    help="input CxHxW or HxW (default 3x360x480, the paper's CamVid size)")
-    p.add_argument("--batch", type=int, default=defaults.batch, help="images per pass (default 1)")
+    p.add_argument("--batch-size", "--batch", dest="batch", type=int, default=defaults.batch, help="images per pass (default 1)")
     p.add_argument("--device", choices=["cpu", "cuda"], default=defaults.device, help="device (default cpu)")
     p.add_argument("--repeats", type=int, default=defaults.repeats, help="timed runs, median reported (default 5)")
     p.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed runs first (default 2)")

@@ -18,7 +18,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "under OUTPUT/predict), then `segnet evaluate` on the same split (G, C, mIoU, BF). Without "
         "CamVid it says where to put it and segments --image, or an example photo it can find.",
     )
-    p.add_argument("--data", help="CamVid folder (default $SEGNET_CAMVID or ../shared/camvid)")
+    p.add_argument("--data-root", "--data", dest="data", help="CamVid folder (default $SEGNET_CAMVID or ../shared/camvid)")
     p.add_argument("--image", help="an image to segment when no CamVid folder is there")
     p.add_argument("--output", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--limit", type=int, default=0, help="segment only the first N val frames (0 = all)")

@@ -25,7 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "Prints a per-class table and writes OUTPUT/metrics.json (percent).",
     )
     p.add_argument("--weights", help="checkpoint (.pt) written by segnet train (default: the shipped CamVid model)")
-    p.add_argument("--dataset", default="camvid", choices=["camvid", "sunrgbd", "folder"])
+    p.add_argument("--dataset", default="camvid", choices=["camvid", "sunrgbd", "folder"],
+                   help="dataset kind (default camvid)")
     p.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
     p.add_argument("--split", default="val", help="split: train, val or test, or several joined by '+' (default val)")
     p.add_argument("--sequences", metavar="SEQ[,SEQ]",
@@ -36,13 +37,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--save-predictions", metavar="DIR", help="write predicted label PNGs here")
     p.add_argument("--classes-file", help="folder dataset: classes.json")
     p.add_argument("--use-depth", action="store_true", help="SUN RGB-D: depth as a 4th channel")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast of the unprepared model")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default cpu)")
+    p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast of the unprepared model, with --no-optimize (default none)")
     add_precision_argument(p, "fp32")
     add_tta_argument(p, "none")
     p.add_argument("--no-optimize", action="store_true", help="run the checkpoint's model as it is (reference)")
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=1, help="images per model call (default 1)")
+    p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0)")
     p.add_argument("--no-bf", action="store_true", help="skip the boundary F1 score")
     p.add_argument("--no-progress", action="store_true")
     return p

@@ -38,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--size", help="input HxW to export at (default: the checkpoint's training size)")
     p.add_argument("--dynamic", action="store_true", help="symbolic batch, height and width")
     p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's; 18 or newer)")
-    p.add_argument("--batch", type=int, default=1, help="batch size of a static export and of --check (default 1)")
+    p.add_argument("--batch-size", "--batch", dest="batch", type=int, default=1, help="batch size of a static export and of --check (default 1)")
     p.add_argument("--check", action="store_true",
                    help="run the exported file (onnxruntime / torch.export.load) against PyTorch on a "
                    "random input; prints the max |logit difference| and argmax agreement")

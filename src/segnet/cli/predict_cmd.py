@@ -30,8 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--weights", metavar="PATH", help="checkpoint from segnet train (default: the shipped CamVid model)")
     p.add_argument("--size", metavar="HxW", help="size the model runs at (default: the checkpoint's; 'native' = each image's own)")
     p.add_argument("--batch-size", type=int, default=1, metavar="N", help="images (or frames) per model call (default 1)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--amp", default="none", choices=["none", "bf16"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default cpu)")
+    p.add_argument("--amp", default="none", choices=["none", "bf16"],
+                   help="bf16 autocast of an fp32 model; prefer --precision bf16 (default none)")
     add_precision_argument(p, "auto")
     add_tta_argument(p, DEFAULT_TTA)
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the class colours, 0..1 (default 0.5)")

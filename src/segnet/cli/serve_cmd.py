@@ -66,7 +66,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--weights", help="checkpoint (.pt) from segnet train (default: the shipped CamVid model)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    p.add_argument("--samples", metavar="DIR", help="folder of sample frames offered on the page (first 12 images)")
+    p.add_argument("--sample-dir", "--samples", dest="samples", metavar="DIR",
+                   help="folder of sample frames offered on the page (first 12 images; default none)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default cpu)")
     p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's training size)")
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast (default none)")
