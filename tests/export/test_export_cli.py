@@ -66,3 +66,13 @@ def test_format_and_suffix_must_agree(run_cli, basic_checkpoint, tmp_path):
     code, _, err = run_cli(["export", "--weights", str(basic_checkpoint), "--output", str(tmp_path / "m.onnx"),
                             "--format", "pt2"])
     assert code == 2 and "the suffix says onnx, --format says pt2" in err
+
+
+def test_missing_export_extra_is_named(run_cli, basic_checkpoint, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    code, _, err = run_cli(["export", "--weights", str(basic_checkpoint), "--output", str(tmp_path / "m.onnx")])
+    assert code == 2 and "ONNX export needs onnxscript" in err and "segnet[export]" in err
+    assert len(err.strip().splitlines()) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -56,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--opset applies to ONNX exports only")
     if fmt != suffix_format:
         raise ValueError(f"--output {output}: the suffix says {suffix_format}, --format says {fmt}")
+    if fmt == "onnx":
+        missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+        if args.check:
+            missing += [name for name in ("onnxruntime",) if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ValueError(f"ONNX export needs {', '.join(missing)}, which are not installed; "
+                             "pip install 'segnet[export]' (onnx, onnxscript, onnxruntime)")
     source = Path(args.weights) if args.weights else default_weights_path()
     if output.exists() and output.resolve() == source.resolve():
         raise ValueError(f"--output {output} is the checkpoint being exported; choose another file")
