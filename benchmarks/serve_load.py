@@ -7,12 +7,16 @@ by one forward pass at a time; more clients raise latency, not throughput.
 
     python benchmarks/serve_load.py --weights runs/x/best.pt --clients 4 --seconds 10
     python benchmarks/serve_load.py --url http://127.0.0.1:8000 --image street.png
+    # overload: large images, clients that give up after 1.5 s, bounded vs (nearly) unbounded admission
+    python benchmarks/serve_load.py --clients 10 --image-size 2048x2048 --client-timeout 1.5 --max-queue 8
+    python benchmarks/serve_load.py --clients 10 --image-size 2048x2048 --client-timeout 1.5 --max-queue 32
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import resource
 import json
 import sys
 import threading
@@ -55,7 +59,8 @@ def server_inference_ms(header: str) -> float | None:
     return None
 
 
-def load(url: str, data: bytes, content_type: str, clients: int, seconds: float, fmt: str) -> dict:
+def load(url: str, data: bytes, content_type: str, clients: int, seconds: float, fmt: str,
+         client_timeout: float = 60.0) -> dict:
     """Run the clients until ``seconds`` pass; each waits for its answer before the next request."""
     latencies: list[float] = []
     inference: list[float] = []
@@ -64,13 +69,17 @@ def load(url: str, data: bytes, content_type: str, clients: int, seconds: float,
     deadline = time.perf_counter() + seconds
 
     def client() -> None:
-        with httpx.Client(timeout=60, trust_env=False) as session:
+        with httpx.Client(timeout=client_timeout, trust_env=False) as session:
             while time.perf_counter() < deadline:
                 start = time.perf_counter()
                 try:
                     response = session.post(f"{url}/api/segment", params={"format": fmt}, content=data,
                                             headers={"content-type": content_type})
                     error = None if response.status_code == 200 else f"HTTP {response.status_code}"
+                    if response.status_code == 503:  # shed: wait as the server asks, a little
+                        time.sleep(min(0.5, float(response.headers.get("retry-after", "1"))))
+                except httpx.TimeoutException:
+                    response, error = None, "gave up (client timeout)"
                 except httpx.HTTPError as exc:
                     response, error = None, type(exc).__name__
                 elapsed = time.perf_counter() - start
@@ -98,6 +107,7 @@ def load(url: str, data: bytes, content_type: str, clients: int, seconds: float,
         "requests_per_s": round(len(latencies) / wall, 2),
         "latency_ms": {"p50": pct(50), "p95": pct(95), "p99": pct(99)},
         "server_inference_ms_mean": round(float(np.mean(inference)), 1) if inference else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
 
@@ -113,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", help="image file to post (default: a synthetic PNG of --image-size)")
     parser.add_argument("--image-size", default="360x480", help="HxW of the synthetic image (default 360x480)")
     parser.add_argument("--format", default="json", choices=["json", "png"], help="response format asked for")
+    parser.add_argument("--client-timeout", type=float, default=60.0,
+                        help="seconds a client waits for an answer before giving up (default 60)")
+    parser.add_argument("--max-queue", type=int, default=8,
+                        help="the in-process server's admission bound, as segnet serve --max-queue (default 8)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
@@ -128,14 +142,18 @@ def main(argv: list[str] | None = None) -> int:
             import segnet
             from segnet.serve import create_app
             from segnet.serve.background import BackgroundServer
-            server = BackgroundServer(create_app(segnet.load(args.weights, device=args.device, precision=args.precision)))
+            app = create_app(segnet.load(args.weights, device=args.device, precision=args.precision, tta="none"),
+                             max_queue=args.max_queue)
+            server = BackgroundServer(app)
             url = server.url
     except (ValueError, FileNotFoundError, OSError) as error:
         print(f"serve_load: error: {error}", file=sys.stderr)
         return 2
     with server:
         httpx.get(f"{url}/api/health", timeout=10, trust_env=False).raise_for_status()
-        report = load(url, data, content_type, args.clients, args.seconds, args.format)
+        report = load(url, data, content_type, args.clients, args.seconds, args.format, args.client_timeout)
+        health = httpx.get(f"{url}/api/health", timeout=10, trust_env=False).json()
+        report["server"] = {k: health.get(k) for k in ("refused", "dropped", "max_queue")}
     report["image_bytes"] = len(data)
     if args.json:
         print(json.dumps(report))
@@ -144,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{report['clients']} clients, {report['seconds']} s: {report['requests']} requests, "
               f"{report['requests_per_s']} req/s, latency p50 {lat['p50']} / p95 {lat['p95']} / p99 {lat['p99']} ms, "
               f"server inference {report['server_inference_ms_mean']} ms, errors {report['errors']} "
-              f"{report['error_kinds'] or ''}".rstrip())
+              f"{report['error_kinds'] or ''}, server {report['server']}, peak RSS {report['peak_rss_mb']} MB")
     return 1 if report["errors"] else 0
 
 
