@@ -64,9 +64,6 @@ def evaluate_model(
     for images, labels in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
         logits = logits_at_size(model, images.to(device), size, amp, channels_last, tta=tta)
         pred = logits.argmax(1).cpu()
-        confusion.update(pred, labels)
-        if boundary is not None:
-            boundary.update(pred.numpy(), labels.numpy())
         for one_pred, one_label in zip(pred, labels):
             seq_confusion, seq_boundary = per_sequence[sequences[index]]
             seq_confusion.update(one_pred[None], one_label[None])
@@ -77,6 +74,10 @@ def evaluate_model(
                 Image.fromarray(one_pred.numpy().astype(np.uint8)).save(out_dir / f"{stem}.png")
             index += 1
     model.train(was_training)
+    for seq_confusion, seq_boundary in per_sequence.values():  # each image was scored once, per sequence
+        confusion.matrix += seq_confusion.matrix.to(confusion.matrix.device)
+        if boundary is not None:
+            boundary.merge(seq_boundary)
     result = _labelled(confusion.compute(), classes)
     result["bf"] = boundary.compute() if boundary is not None else None
     if boundary is not None:

@@ -192,6 +192,13 @@ class BoundaryF1Meter:
                 self.class_total[scored] += f1[scored]
                 self.class_count[scored] += 1
 
+    def merge(self, other: "BoundaryF1Meter") -> None:
+        """Add the images another meter has scored (e.g. one meter per sequence into a total)."""
+        self.total += other.total
+        self.count += other.count
+        self.class_total = self.class_total + other.class_total
+        self.class_count = self.class_count + other.class_count
+
     def all_reduce(self) -> None:
         """Sum the per-image scores and counts over processes (no-op unless distributed)."""
         state = torch.tensor([self.total, float(self.count), *self.class_total, *self.class_count],
