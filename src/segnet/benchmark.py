@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .devices import resolve_device
 from .models import create_model, measure_complexity, model_entry
 
 DEFAULT_MODELS = ("segnet", "segnet_basic", "fcn", "deconvnet", "deeplab_largefov")
@@ -84,11 +85,6 @@ class BenchmarkRow:
 
 CSV_FIELDS = [f.name for f in fields(BenchmarkRow)] + ["device", "input"]
 
-
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: CUDA is not available on this machine; use --device cpu")
-    return torch.device(name)
 
 
 def model_size_mb(model: nn.Module) -> float:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 import torch
@@ -13,10 +16,13 @@ from PIL import Image
 from torch import Tensor, nn
 
 from .checkpoint import LoadedModel, load_model
-from .data.io import as_rgb8
+from .data.io import IMAGE_EXTENSIONS, as_rgb8, read_rgb
+from .devices import resolve_device
 from .models import mc_dropout_predict
 from .optimize import prepare_for_inference, resolve_precision
-from .weights import default_weights_path
+from .results import Result, blend
+from .sources import collect_sources
+from .weights import resolve_weights
 
 
 TTA_MODES = ("none", "flip")
@@ -70,26 +76,80 @@ def logits_at_size(
     return logits
 
 
+ImageInput = Union[str, Path, Image.Image, np.ndarray, Tensor]
+
+
 def image_to_tensor(image: "Image.Image | np.ndarray", mean: Sequence[float], std: Sequence[float]) -> Tensor:
     """A PIL image or HxWx3 array (uint8, or float in [0, 1]) -> normalised float32 3xHxW tensor."""
-    if isinstance(image, Image.Image):
-        array = np.asarray(as_rgb8(image), dtype=np.float32) / 255.0
-    else:
-        array = np.asarray(image)
-        if array.ndim == 2:
-            array = np.repeat(array[..., None], 3, axis=2)
-        if array.ndim != 3 or array.shape[2] not in (3, 4):
-            raise ValueError(f"expected an HxWx3 RGB image array, got shape {array.shape}")
-        array = array[..., :3]
-        array = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array.astype(np.float32)
+    array = rgb_array(image)
+    array = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array.astype(np.float32)
     tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
     mean_t = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
     std_t = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
     return (tensor - mean_t) / std_t
 
 
+def rgb_array(image: "Image.Image | np.ndarray | Tensor") -> np.ndarray:
+    """HxWx3 RGB array, uint8 or float32 in [0, 1], from a PIL image, an array (HxW, HxWx3/4) or a
+    tensor (3xHxW or HxW; uint8, or float in [0, 1] as torchvision's ``to_tensor`` gives)."""
+    if isinstance(image, Image.Image):
+        return np.asarray(as_rgb8(image))
+    if isinstance(image, Tensor):
+        tensor = image.detach().cpu()
+        if tensor.ndim == 3 and tensor.shape[0] in (1, 3, 4) and tensor.shape[-1] not in (3, 4):
+            tensor = tensor.permute(1, 2, 0)  # CxHxW -> HxWxC
+        image = tensor.float().numpy() if tensor.dtype in (torch.bfloat16, torch.float16) else tensor.numpy()
+    array = np.asarray(image)
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):
+        array = np.repeat(array.reshape(array.shape[0], array.shape[1], 1), 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f"expected an HxWx3 RGB image (or a 3xHxW tensor), got shape {array.shape}")
+    array = array[..., :3]
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"image values of type {array.dtype} are not pixel values; give uint8 or float in [0, 1]")
+    if np.issubdtype(array.dtype, np.floating):
+        if array.size and (float(np.nanmin(array)) < 0.0 or float(np.nanmax(array)) > 1.0 + 1e-3):
+            raise ValueError(f"float image values span [{float(np.nanmin(array)):.3g}, {float(np.nanmax(array)):.3g}]; "
+                             "give floats in [0, 1] (divide 0..255 values by 255) or uint8")
+        return array.astype(np.float32)
+    if array.size and (int(array.min()) < 0 or int(array.max()) > 255):
+        raise ValueError(f"integer image values span [{int(array.min())}, {int(array.max())}]; give 0..255 (uint8)")
+    return array.astype(np.uint8)
+
+
+def as_uint8(array: np.ndarray) -> np.ndarray:
+    return array if array.dtype == np.uint8 else np.clip(np.round(array * 255.0), 0, 255).astype(np.uint8)
+
+
+def _expand(source: "ImageInput | Sequence[ImageInput]") -> tuple[list[tuple[object, Path | None]], bool, bool]:
+    """(items as (image or path, path), single input?, from a folder or glob?) for ``Segmenter.predict``."""
+    if isinstance(source, (str, Path)):
+        path = Path(source).expanduser()
+        sources = collect_sources(path)
+        if sources.video is not None:
+            raise ValueError(f"{path}: a video; use segnet.predict.predict_video or `segnet predict` for videos")
+        single = path.is_file()
+        return [(p, p) for p in sources.images], single, not single
+    if isinstance(source, (Image.Image,)):
+        return [(source, None)], True, False
+    if isinstance(source, (np.ndarray, Tensor)):
+        if source.ndim == 4:  # a batch: NxHxWx3 arrays, Nx3xHxW tensors
+            return [(item, None) for item in source], False, False
+        return [(source, None)], True, False
+    if isinstance(source, Sequence):
+        items: list[tuple[object, Path | None]] = []
+        for entry in source:
+            expanded, _, _ = _expand(entry)
+            items.extend(expanded)
+        return items, False, False
+    raise TypeError(f"cannot segment a {type(source).__name__}; give a path, folder, glob, PIL image, "
+                    "numpy array, torch tensor, or a list of those")
+
+
 class Segmenter:
-    """A trained model ready to label images: ``segnet.load().predict(image)``.
+    """A trained model ready to label images: ``segnet.load("camvid").predict("road.png")``.
 
     Images of any size are resized to the model's working size and the labels come back at the
     image's own size.
@@ -107,7 +167,7 @@ class Segmenter:
             elif precision != "fp32":
                 raise ValueError(f"amp '{amp}' autocasts a float32 model and cannot combine with precision "
                                  f"{precision}; use precision bf16 (--precision bf16) alone")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         # What actually runs: auto resolved to int8, bf16 or fp32 for this machine and checkpoint.
         self.precision = (resolve_precision(precision, self.device, loaded.int8_ranges is not None)
                           if optimize else "fp32")
@@ -125,6 +185,12 @@ class Segmenter:
         if self.size is not None:
             self._check_working_size()
 
+    def __repr__(self) -> str:
+        size = f"{self.size[0]}x{self.size[1]}" if self.size is not None else "native"
+        return (f"Segmenter(model={self.spec.name}, classes={self.classes.name} ({self.classes.num_classes}), "
+                f"size={size}, precision={self.precision}, tta={self.tta}, device={self.device}, "
+                f"weights='{self.weights_path}')")
+
     @torch.no_grad()
     def _check_working_size(self) -> None:
         """One dry run at the working size, so a size the model cannot take fails at load, not per image."""
@@ -141,35 +207,107 @@ class Segmenter:
     def load(cls, weights: str | Path | None = None, device: str | torch.device = "cpu",
              size: tuple[int, int] | None = None, amp: str = "none",
              precision: str = "auto", optimize: bool = True, tta: str = DEFAULT_TTA) -> "Segmenter":
-        """Load a checkpoint from ``segnet train``, or the shipped CamVid model when None."""
-        path = default_weights_path() if weights is None else Path(weights)
-        return cls(load_model(path, map_location=device), device, size, amp, precision, optimize, tta)
+        """Load a checkpoint from ``segnet train``, a known name (``camvid``) or the shipped model (None)."""
+        resolved = resolve_device(device)
+        return cls(load_model(resolve_weights(weights), map_location=resolved), resolved, size, amp, precision,
+                   optimize, tta)
 
     @torch.no_grad()
     def logits(self, batch: Tensor) -> Tensor:
         """Float32 logits (N, K, H, W) for a normalised batch at the batch's own size."""
-        return logits_at_size(self.model, batch.to(self.device), self.size, self.amp, tta=self.tta)
+        height, width = batch.shape[-2:]
+        try:
+            return logits_at_size(self.model, batch.to(self.device), self.size, self.amp, tta=self.tta)
+        except (RuntimeError, ValueError) as error:
+            if self.size is None:  # native size: the image itself may be too small for the model's pooling
+                reason = str(error).splitlines()[0]
+                needs = reason[reason.index("needs"):] if "needs" in reason else reason
+                raise ValueError(f"a {height}x{width} image is too small for model '{self.spec.name}' at its "
+                                 f"own size ({needs}); give a working size") from None
+            raise
 
-    def predict(self, image: "Image.Image | np.ndarray", return_probs: bool = False):
-        """Label map (HxW uint8 class indices); with ``return_probs`` also (K, H, W) float32 probabilities."""
+    def label(self, image: "Image.Image | np.ndarray | Tensor") -> np.ndarray:
+        """HxW uint8 class indices of one in-memory image, at the image's size."""
         logits = self.logits(image_to_tensor(image, self.mean, self.std)[None])[0]
-        labels = logits.argmax(0).to(torch.uint8).cpu().numpy()
-        if return_probs:
-            return labels, torch.softmax(logits, 0).cpu().numpy()
-        return labels
+        return logits.argmax(0).to(torch.uint8).cpu().numpy()
 
-    def predict_batch(self, images: Sequence["Image.Image | np.ndarray"]) -> list[np.ndarray]:
-        """Label maps for several images; same-size images run as one batch."""
-        tensors = [image_to_tensor(image, self.mean, self.std) for image in images]
-        results: list[np.ndarray | None] = [None] * len(tensors)
+    def predict(self, source: "ImageInput | Sequence[ImageInput]", return_probs: bool = False,
+                batch_size: int = 1, stream: bool = False) -> "Result | list[Result] | Iterator[Result]":
+        """Segment ``source``; one :class:`Result` for one image, a list for several.
+
+        ``source``: an image path, a folder, a glob pattern (``"photos/*.jpg"``), a PIL image, an
+        HxWx3 array, a 3xHxW tensor (float in [0, 1] or uint8), a batch (NxHxWx3 array, Nx3xHxW
+        tensor) or a list of any of these. Files in a folder or glob that are not readable images,
+        or are too small for the model, are skipped with a warning. ``stream=True`` gives a
+        generator instead of a list (one image in memory at a time).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        items, single, from_files = _expand(source)
+        results = self._results(items, return_probs, batch_size, skip_bad=from_files)
+        if stream:
+            return results
+        collected = list(results)
+        if single:
+            return collected[0]
+        return collected
+
+    __call__ = predict
+
+    def _results(self, items: list[tuple[object, Path | None]], return_probs: bool, batch_size: int,
+                 skip_bad: bool) -> Iterator[Result]:
+        for first in range(0, len(items), batch_size):
+            chunk = []
+            for image, path in items[first:first + batch_size]:
+                if isinstance(image, Path) and image.suffix.lower() not in IMAGE_EXTENSIONS:
+                    if not skip_bad:
+                        raise ValueError(f"{image}: not an image file (expected {', '.join(IMAGE_EXTENSIONS)})")
+                    warnings.warn(f"skipping {path}: not an image file (extension '{image.suffix}')", stacklevel=3)
+                    continue
+                try:
+                    array = rgb_array(read_rgb(image) if isinstance(image, Path) else image)
+                except ValueError as error:
+                    if not skip_bad:
+                        raise
+                    warnings.warn(f"skipping {path}: {str(error).removeprefix(f'{path}: ')}", stacklevel=3)
+                    continue
+                chunk.append((array, path))
+            for (array, path), outcome in zip(chunk, self._run_chunk([a for a, _ in chunk], return_probs, skip_bad)):
+                if isinstance(outcome, str):
+                    warnings.warn(f"skipping {path}: {outcome}", stacklevel=3)
+                    continue
+                labels, probs, ms = outcome
+                yield Result(labels, as_uint8(array), self.classes, probs, path, ms)
+
+    def _run_chunk(self, arrays: list[np.ndarray], return_probs: bool, skip_bad: bool) -> list:
+        """Per image (labels, probs, ms), or the reason it was skipped; same-size images share a call."""
+        outcomes: list = [None] * len(arrays)
         by_size: dict[tuple[int, int], list[int]] = {}
-        for i, t in enumerate(tensors):
-            by_size.setdefault(tuple(t.shape[-2:]), []).append(i)
+        for i, array in enumerate(arrays):
+            by_size.setdefault(tuple(array.shape[:2]), []).append(i)
         for indices in by_size.values():
-            labels = self.logits(torch.stack([tensors[i] for i in indices])).argmax(1).to(torch.uint8).cpu()
-            for i, label in zip(indices, labels):
-                results[i] = label.numpy()
-        return results  # type: ignore[return-value]
+            batch = torch.stack([image_to_tensor(arrays[i], self.mean, self.std) for i in indices])
+            tick = time.perf_counter()
+            try:
+                logits = self.logits(batch)
+            except ValueError as error:
+                if not skip_bad:
+                    raise
+                for i in indices:
+                    outcomes[i] = str(error)
+                continue
+            labels = logits.argmax(1).to(torch.uint8).cpu().numpy()
+            probs = torch.softmax(logits, 1).cpu().numpy() if return_probs else None
+            ms = 1000.0 * (time.perf_counter() - tick) / len(indices)
+            for k, i in enumerate(indices):
+                outcomes[i] = (labels[k], probs[k] if probs is not None else None, ms)
+        return outcomes
+
+    def predict_batch(self, images: Sequence["Image.Image | np.ndarray | Tensor"], return_probs: bool = False) -> list:
+        """Label maps (HxW uint8) for in-memory images, same-size ones run as one batch; with
+        ``return_probs`` a (labels, K x H x W probabilities) pair per image."""
+        outcomes = self._run_chunk([rgb_array(image) for image in images], return_probs, skip_bad=False)
+        return [(labels, probs) if return_probs else labels for labels, probs, _ in outcomes]
 
     @torch.no_grad()
     def predict_uncertainty(self, image: "Image.Image | np.ndarray", samples: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -196,15 +334,14 @@ class Segmenter:
 
     def overlay(self, image: "Image.Image | np.ndarray", labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
         """The colour labels blended over the image (alpha = share of the colours)."""
-        base = np.asarray(as_rgb8(image) if isinstance(image, Image.Image) else image)[..., :3]
-        blended = (1 - alpha) * base.astype(np.float32) + alpha * self.colorize(labels).astype(np.float32)
-        return blended.round().clip(0, 255).astype(np.uint8)
+        return blend(as_uint8(rgb_array(image)), self.colorize(np.asarray(labels)), alpha)
 
 
 def load(weights: str | Path | None = None, device: str | torch.device = "cpu",
          size: tuple[int, int] | None = None, amp: str = "none",
          precision: str = "auto", optimize: bool = True, tta: str = DEFAULT_TTA) -> Segmenter:
-    """``segnet.load()``: the shipped CamVid model, or a checkpoint path.
+    """``segnet.load()``: the shipped CamVid model; ``weights`` may be a checkpoint path or a known name
+    (``"camvid"``; ``segnet models`` lists them). ``device``: cpu, cuda, cuda:N or auto.
 
     ``precision``: fp32, bf16, int8 (CPU; needs a checkpoint calibrated by ``segnet quantize``, as
     the shipped one is), or auto: int8 where calibrated and the CPU has VNNI, else bf16 where the

@@ -19,7 +19,6 @@ reuse the latest labels, so the output keeps the source's length and frame rate.
 from __future__ import annotations
 
 import csv
-import glob
 import json
 import sys
 import time
@@ -38,14 +37,6 @@ from .video import VideoReader, VideoWriter, is_video
 
 SkipHandler = Callable[[Path, str], None]
 _DROPOUT_KINDS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
-
-
-@dataclass(frozen=True)
-class Sources:
-    """What a SOURCE argument names: candidate image files in order, or one video."""
-
-    images: tuple[Path, ...] = ()
-    video: Path | None = None
 
 
 @dataclass
@@ -87,29 +78,6 @@ class VideoSummary:
     def line(self) -> str:
         return (f"{self.frames} frames ({self.segmented} segmented) in {self.seconds:.2f} s: "
                 f"{self.fps_processing:.2f} frames/s (source {self.fps_source:.2f} fps)")
-
-
-def collect_sources(source: str | Path) -> Sources:
-    """Resolve SOURCE: a video file, an image file, a folder (its files, not recursive) or a glob.
-
-    Folder and glob entries are returned whatever their type, so that ``predict_images`` can
-    name each file it skips. Nothing to process is an error (FileNotFoundError / ValueError).
-    """
-    text = str(source)
-    path = Path(text).expanduser()
-    if path.is_file():
-        return Sources(video=path) if is_video(path) else Sources(images=(path,))
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        if not files:
-            raise ValueError(f"{path}: folder has no files; expected images ({', '.join(IMAGE_EXTENSIONS)})")
-        return Sources(images=tuple(files))
-    if any(char in text for char in "*?["):
-        files = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
-        if not files:
-            raise FileNotFoundError(f"{text}: the pattern matches no files")
-        return Sources(images=tuple(files))
-    raise FileNotFoundError(f"{text}: no such file or folder (give an image, a folder, a glob or a video)")
 
 
 def is_bayesian(segmenter: Segmenter) -> bool:
@@ -183,6 +151,25 @@ def _read_batch(paths: Sequence[Path], on_skip: SkipHandler) -> list[tuple[int, 
     return images
 
 
+def _label_batch(segmenter: Segmenter, batch: list[tuple[int, np.ndarray]], chunk: Sequence[Path],
+                 skip: SkipHandler) -> tuple[list[tuple[int, np.ndarray]], list[np.ndarray]]:
+    """Labels of a read batch; if the model refuses it (an image too small at its native size), the
+    images run one by one and those it cannot take are skipped."""
+    try:
+        return batch, segmenter.predict_batch([image for _, image in batch])
+    except ValueError:
+        if segmenter.size is not None:  # at a working size every image fits: a real error
+            raise
+    kept, results = [], []
+    for i, image in batch:
+        try:
+            results.append(segmenter.label(image))
+            kept.append((i, image))
+        except ValueError as error:
+            skip(chunk[i], str(error))
+    return kept, results
+
+
 def predict_images(
     segmenter: Segmenter,
     paths: Sequence[str | Path],
@@ -223,10 +210,16 @@ def predict_images(
             if batch:
                 tick = time.perf_counter()
                 if samples:
-                    labels, uncertainty = segmenter.predict_uncertainty(batch[0][1], samples)
-                    results, uncertainties = [labels], [uncertainty]
+                    try:
+                        labels, uncertainty = segmenter.predict_uncertainty(batch[0][1], samples)
+                        results, uncertainties = [labels], [uncertainty]
+                    except (RuntimeError, ValueError) as error:
+                        if segmenter.size is not None:
+                            raise
+                        skip(chunk[batch[0][0]], f"too small for the model at its own size ({str(error).splitlines()[0]})")
+                        batch, results, uncertainties = [], [], []
                 else:
-                    results = segmenter.predict_batch([image for _, image in batch])
+                    batch, results = _label_batch(segmenter, batch, chunk, skip)
                     uncertainties = []
                 seconds = time.perf_counter() - tick
                 model_seconds += seconds

@@ -9,9 +9,14 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
+
+from .extras import require
+
+if TYPE_CHECKING:
+    import av
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 DEFAULT_FPS = Fraction(25)  # used only when a container states no frame rate at all
@@ -20,6 +25,14 @@ DEFAULT_FPS = Fraction(25)  # used only when a container states no frame rate at
 def is_video(path: str | Path) -> bool:
     """True for the file extensions ``segnet predict`` treats as video."""
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def _pyav():
+    """PyAV, imported on first use: only video input and output need the ``video`` extra."""
+    require("video", "video input and output")
+    import av
+
+    return av
 
 
 def _first_line(error: BaseException) -> str:
@@ -38,6 +51,7 @@ class VideoReader:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: video file not found")
+        av = self._av = _pyav()
         try:
             self._container = av.open(str(self.path))
         except av.FFmpegError as error:
@@ -57,7 +71,7 @@ class VideoReader:
         try:
             for frame in self._container.decode(self._stream):
                 yield frame.to_ndarray(format="rgb24")
-        except av.FFmpegError as error:
+        except self._av.FFmpegError as error:
             raise ValueError(f"{self.path}: cannot decode video ({_first_line(error)})") from None
 
     def close(self) -> None:
@@ -99,7 +113,8 @@ class VideoWriter:
             raise ValueError(f"{self.path}: frame rate must be positive, got {fps}")
         self.crf = crf
         self.frames = 0
-        self._container = av.open(str(self.path), mode="w")
+        self._av = _pyav()
+        self._container = self._av.open(str(self.path), mode="w")
         self._stream: av.VideoStream | None = None
 
     def _open_stream(self, height: int, width: int) -> av.VideoStream:
@@ -119,7 +134,7 @@ class VideoWriter:
                 f"{self.path}: frame {self.frames} is {frame.shape[1]}x{frame.shape[0]}, the video is "
                 f"{self._stream.width}x{self._stream.height} (width x height); all frames must share one size"
             )
-        video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        video_frame = self._av.VideoFrame.from_ndarray(frame, format="rgb24")
         for packet in self._stream.encode(video_frame):
             self._container.mux(packet)
         self.frames += 1

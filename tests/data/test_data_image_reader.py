@@ -65,7 +65,7 @@ def test_segmenter_and_file_reader_see_the_same_pixels(tmp_path):
     path = tmp_path / "photo.jpg"
     path.write_bytes(_jpeg_with_orientation(array, 6))
     model = segnet.load(precision="fp32")
-    from_file = model.predict(np.asarray(read_rgb(path)))
-    from_pil = model.predict(Image.open(path))
+    from_file = model.label(np.asarray(read_rgb(path)))
+    from_pil = model.label(Image.open(path))
     assert from_pil.shape == (32, 24)  # upright: the 24x32 photo turned a quarter
     assert np.array_equal(from_file, from_pil)

@@ -6,10 +6,8 @@ import csv
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import segnet
 from segnet.cli.main import main

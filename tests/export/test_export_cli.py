@@ -76,3 +76,4 @@ def test_missing_export_extra_is_named(run_cli, basic_checkpoint, tmp_path, monk
     code, _, err = run_cli(["export", "--weights", str(basic_checkpoint), "--output", str(tmp_path / "m.onnx")])
     assert code == 2 and "ONNX export needs onnxscript" in err and "segnet[export]" in err
     assert len(err.strip().splitlines()) == 1
+

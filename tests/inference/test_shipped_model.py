@@ -29,7 +29,7 @@ def test_shipped_model_segments_camvid_val_frames():
     confusion = ConfusionMatrix(11, 11)
     frames = sorted((CAMVID / "val").glob("*.png"))[::20]
     for frame in frames:
-        labels = model.predict(Image.open(frame))
+        labels = model.label(Image.open(frame))
         truth = np.array(Image.open(CAMVID / "valannot" / frame.name))
         assert labels.shape == truth.shape
         confusion.update(torch.from_numpy(labels).long(), torch.from_numpy(truth).long())

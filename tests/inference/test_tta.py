@@ -49,7 +49,7 @@ def test_segmenter_with_flip_tta_matches_the_mean_of_both_passes():
     segmenter = segnet.load(precision="fp32", tta="flip")
     plain = segnet.load(precision="fp32", tta="none")
     image = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)
-    _, probs = segmenter.predict(image, return_probs=True)
+    probs = segmenter.predict(image, return_probs=True).probs
     x = image_to_tensor(image, plain.mean, plain.std)[None]
     mean_logits = (plain.logits(x) + plain.logits(x.flip(-1)).flip(-1)) / 2
     assert np.allclose(probs, torch.softmax(mean_logits[0], 0).numpy(), atol=1e-4)

@@ -14,7 +14,8 @@ import segnet
 from segnet.checkpoint import atomic_save, make_checkpoint
 from segnet.cli.main import main
 from segnet.data import CAMVID, IMAGENET_MEAN, IMAGENET_STD
-from segnet.predict import collect_sources, output_stems, predict_images
+from segnet.predict import output_stems, predict_images
+from segnet.sources import collect_sources
 
 PALETTE = np.array(CAMVID.colors, dtype=np.uint8)  # the dataset's colours, not the library's palette()
 
@@ -46,7 +47,7 @@ def test_outputs_match_segmenter_palette_and_blend(tmp_path, basic_weights, segm
     for stem, image in images.items():
         labels = read(out / "labels" / f"{stem}.png")
         assert labels.dtype == np.uint8 and labels.shape == image.shape[:2]
-        np.testing.assert_array_equal(labels, segmenter.predict(image))
+        np.testing.assert_array_equal(labels, segmenter.label(image))
         colour = read(out / "color" / f"{stem}.png")
         np.testing.assert_array_equal(colour, PALETTE[labels])
         # alpha 0.25 is exact in binary, so float32 and float64 blends round the same way

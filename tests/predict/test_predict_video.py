@@ -70,7 +70,7 @@ def test_video_round_trip(tmp_path, basic_weights, segmenter, capsys):
     assert stream.average_rate == 10
     # Each frame is the overlay of its own labels (up to H.264 loss), not the plain frame.
     for got, source in zip(frames, source_frames):
-        expected = segmenter.overlay(source, segmenter.predict(source), 0.5)
+        expected = segmenter.overlay(source, segmenter.label(source), 0.5)
         assert block_error(got, expected) < 8 < block_error(got, source)
     info = json.loads((out / "video.json").read_text())
     assert info["frames"] == 6 and info["segmented"] == 6
@@ -94,8 +94,8 @@ def test_odd_size_every_nth_frame_and_saved_labels(tmp_path, basic_weights, segm
         labels = np.asarray(Image.open(out / "labels" / name))
         np.testing.assert_array_equal(labels, segmenter.predict(source_frames[index]))
     # Frame 1 reuses frame 0's labels over its own pixels.
-    expected = segmenter.overlay(source_frames[1], segmenter.predict(source_frames[0]), 0.5)
-    own = segmenter.overlay(source_frames[1], segmenter.predict(source_frames[1]), 0.5)
+    expected = segmenter.overlay(source_frames[1], segmenter.label(source_frames[0]), 0.5)
+    own = segmenter.overlay(source_frames[1], segmenter.label(source_frames[1]), 0.5)
     assert block_error(frames[1][:45, :61], expected) < 8 < block_error(frames[1][:45, :61], own)
     info = json.loads((out / "video.json").read_text())
     assert (info["frames"], info["segmented"], info["fps_source"]) == (5, 3, 12)

@@ -165,7 +165,7 @@ def test_segmenter_auto_picks_int8_for_a_calibrated_checkpoint(quantized, weight
     assert segmenter.precision == "int8"
     assert Segmenter.load(weights, precision="auto").precision != "int8"
     image = Image.open(sorted((camvid / "val").glob("*.png"))[0])
-    reference = Segmenter.load(output, precision="fp32").predict(image)
-    labels = segmenter.predict(image)
+    reference = Segmenter.load(output, precision="fp32").label(image)
+    labels = segmenter.label(image)
     assert labels.shape == (HEIGHT, WIDTH)
     assert (labels == reference).mean() > 0.5  # ~74% measured, see above

@@ -47,7 +47,7 @@ def test_shipped_model_int8_matches_float32_on_camvid_val():
         truth = torch.from_numpy(np.array(Image.open(CAMVID / "valannot" / frame.name))).long()
         labels = {}
         for precision, segmenter in (("fp32", fp32), ("int8", int8)):
-            labels[precision] = segmenter.predict(image)
+            labels[precision] = segmenter.label(image)
             scores[precision].update(torch.from_numpy(labels[precision]).long(), truth)
         same += int((labels["fp32"] == labels["int8"]).sum())
         total += labels["fp32"].size

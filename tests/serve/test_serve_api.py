@@ -25,7 +25,7 @@ def test_segment_json_matches_direct_prediction(client, segmenter, make_image):
     response = client.post("/api/segment", files={"file": ("street.png", data, "image/png")})
     assert response.status_code == 200, response.text
     body = response.json()
-    expected = segmenter.predict(Image.open(io.BytesIO(data)))
+    expected = segmenter.label(Image.open(io.BytesIO(data)))
     assert len(np.unique(expected)) > 2  # the tiny model's labels vary, so equality is a real check
 
     labels = decode_png(body["labels_png"])
@@ -50,7 +50,7 @@ def test_segment_raw_jpeg_body(client, segmenter, make_image):
     data = make_image(40, 56, "JPEG", seed=3)
     response = client.post("/api/segment", content=data, headers={"content-type": "image/jpeg"})
     assert response.status_code == 200, response.text
-    expected = segmenter.predict(Image.open(io.BytesIO(data)))
+    expected = segmenter.label(Image.open(io.BytesIO(data)))
     np.testing.assert_array_equal(decode_png(response.json()["labels_png"]), expected)
 
 
@@ -60,7 +60,7 @@ def test_segment_format_png_returns_colour_image(client, segmenter, make_image):
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert "inference;dur=" in response.headers["server-timing"]
-    expected = segmenter.predict(Image.open(io.BytesIO(data)))
+    expected = segmenter.label(Image.open(io.BytesIO(data)))
     np.testing.assert_array_equal(decode_png(response.content), segmenter.colorize(expected))
 
 

@@ -27,8 +27,8 @@ def _health(url: str) -> dict:
 
 def test_a_full_queue_answers_503_with_retry_after(segmenter, make_image, monkeypatch):
     release = threading.Event()
-    counting = CountingPredict(segmenter.predict, hold=release)
-    monkeypatch.setattr(segmenter, "predict", counting)
+    counting = CountingPredict(segmenter.label, hold=release)
+    monkeypatch.setattr(segmenter, "label", counting)
     with BackgroundServer(create_app(segmenter, max_queue=1)) as server, ThreadPoolExecutor(1) as pool:
         try:
             first = pool.submit(_post, server.url, make_image())
@@ -48,8 +48,8 @@ def test_a_full_queue_answers_503_with_retry_after(segmenter, make_image, monkey
 
 def test_work_whose_client_gave_up_is_dropped_unrun(segmenter, make_image, monkeypatch):
     release = threading.Event()
-    counting = CountingPredict(segmenter.predict, hold=release)
-    monkeypatch.setattr(segmenter, "predict", counting)
+    counting = CountingPredict(segmenter.label, hold=release)
+    monkeypatch.setattr(segmenter, "label", counting)
     with BackgroundServer(create_app(segmenter)) as server, ThreadPoolExecutor(1) as pool:
         try:
             first = pool.submit(_post, server.url, make_image())

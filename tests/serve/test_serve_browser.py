@@ -45,7 +45,7 @@ def test_upload_shows_segmentation_overlay_and_legend(page, segmenter, make_imag
     assert "street.png: 80×60 px" in page.inner_text("#status")
 
     image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-    colour = segmenter.colorize(segmenter.predict(image))
+    colour = segmenter.colorize(segmenter.label(image))
     np.testing.assert_array_equal(canvas_pixels(page, "color-canvas"), colour)
     np.testing.assert_array_equal(canvas_pixels(page, "input-canvas"), image)
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 
 class CountingPredict:
-    """Wraps `Segmenter.predict` to record how many calls ever ran at once; can hold calls back."""
+    """Wraps `Segmenter.label` to record how many calls ever ran at once; can hold calls back."""
 
     def __init__(self, predict, hold: threading.Event | None = None) -> None:
         self.predict, self.hold = predict, hold
@@ -38,8 +38,8 @@ class CountingPredict:
 
 
 def test_burst_of_concurrent_requests_all_succeed(live_server, segmenter, make_image, monkeypatch):
-    counting = CountingPredict(segmenter.predict)
-    monkeypatch.setattr(segmenter, "predict", counting)
+    counting = CountingPredict(segmenter.label)
+    monkeypatch.setattr(segmenter, "label", counting)
     images = [make_image(32, 40, seed=i) for i in range(8)]
     expected = [counting.predict(Image.open(io.BytesIO(data))) for data in images]
 
@@ -59,8 +59,8 @@ def test_burst_of_concurrent_requests_all_succeed(live_server, segmenter, make_i
 
 def test_server_answers_while_the_model_is_busy(live_server, segmenter, make_image, monkeypatch):
     release = threading.Event()
-    counting = CountingPredict(segmenter.predict, hold=release)
-    monkeypatch.setattr(segmenter, "predict", counting)
+    counting = CountingPredict(segmenter.label, hold=release)
+    monkeypatch.setattr(segmenter, "label", counting)
     url = f"{live_server.url}/api/segment"
     with ThreadPoolExecutor(2) as pool:
         try:

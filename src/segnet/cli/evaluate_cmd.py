@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
 
+from ..devices import DEVICE_HELP, resolve_device
 from ..data import build_dataset, eval_transform, select_sequences
 from ..engine import evaluate_model, format_report, load_model
 from ..engine.reports import write_evaluation_files
 from ..optimize import prepare_for_inference
-from ..weights import default_weights_path
+from ..weights import resolve_weights
 from ..checkpoint import atomic_write_text
 from .common import add_precision_argument, add_tta_argument, dataset_options, parse_size, writable_dir
 
@@ -37,7 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--save-predictions", metavar="DIR", help="write predicted label PNGs here")
     p.add_argument("--classes-file", help="folder dataset: classes.json")
     p.add_argument("--use-depth", action="store_true", help="SUN RGB-D: depth as a 4th channel")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default cpu)")
+    p.add_argument("--device", default="cpu", help=f"{DEVICE_HELP} (default cpu)")
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast of the unprepared model, with --no-optimize (default none)")
     add_precision_argument(p, "fp32")
     add_tta_argument(p, "none")
@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = build_dataset(args.dataset, args.data_root, args.split, eval_transform(None), 0, **extra)
     if args.sequences:
         dataset = select_sequences(dataset, keep=[name.strip() for name in args.sequences.split(",") if name.strip()])
-    device = torch.device(args.device)
-    weights = Path(args.weights) if args.weights else default_weights_path()
+    device = resolve_device(args.device)
+    weights = resolve_weights(args.weights)
     loaded = load_model(weights, expect_num_classes=dataset.classes.num_classes, map_location=device)
     if loaded.classes.names != dataset.classes.names:
         raise ValueError(f"{weights}: trained on classes {list(loaded.classes.names)[:3]}..., "

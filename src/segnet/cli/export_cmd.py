@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
+from ..extras import require
 from ..checkpoint import load_model
 from ..export import checkpoint_metadata, compare, export_onnx, export_pt2, onnx_runner, pt2_runner
-from ..weights import default_weights_path
+from ..weights import resolve_weights
 from .common import parse_size, writable_file
 
 FORMATS = {".onnx": "onnx", ".pt2": "pt2"}
@@ -58,19 +58,15 @@ def run(args: argparse.Namespace) -> int:
     if fmt != suffix_format:
         raise ValueError(f"--output {output}: the suffix says {suffix_format}, --format says {fmt}")
     if fmt == "onnx":
-        missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
-        if args.check:
-            missing += [name for name in ("onnxruntime",) if importlib.util.find_spec(name) is None]
-        if missing:
-            raise ValueError(f"ONNX export needs {', '.join(missing)}, which are not installed; "
-                             "pip install 'segnet[export]' (onnx, onnxscript, onnxruntime)")
-    source = Path(args.weights) if args.weights else default_weights_path()
+        require("export", "ONNX export", only=("onnx", "onnxscript", "onnxruntime") if args.check
+                else ("onnx", "onnxscript"))
+    source = resolve_weights(args.weights)
     if output.exists() and output.resolve() == source.resolve():
         raise ValueError(f"--output {output} is the checkpoint being exported; choose another file")
     if output.is_dir():
         raise ValueError(f"--output {output} is a folder; give a file name ending in {output.suffix or '.onnx'}")
     writable_file(output, "--output")
-    weights = Path(args.weights) if args.weights else default_weights_path()
+    weights = resolve_weights(args.weights)
     loaded = load_model(weights)
     size = parse_size(args.size) if args.size else loaded.size
     if size is None:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..extras import MissingExtra
 from . import (benchmark_cmd, demo_cmd, evaluate_cmd, export_cmd, models_cmd, predict_cmd, quantize_cmd, serve_cmd,
                train_cmd)
 
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("segnet: interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, FileNotFoundError, FloatingPointError) as error:
+    except (UserError, ValueError, FileNotFoundError, FloatingPointError, MissingExtra) as error:
         # Library errors (DataError, WeightsError, unknown model...) already name the file or value.
         message = one_line(error)
         print(f"segnet {args.command}: error: {message}", file=sys.stderr)

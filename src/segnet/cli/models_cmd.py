@@ -7,13 +7,14 @@ import argparse
 import torch
 
 from ..models import create_model, list_models, measure_complexity, model_entry
+from ..weights import list_weights
 from .common import parse_size
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "models",
-        help="list the available models with parameters, GFLOPs and pooling-index memory",
+        help="list the available models (parameters, GFLOPs, pooling-index memory) and named weights",
         description="List registered models. Costs are counted for one image of the given size "
         "(multiply-adds x 2); index memory compares torch's int64 indices with the 2-bit form.",
     )
@@ -40,4 +41,9 @@ def run(args: argparse.Namespace) -> int:
             f"{cost.indices_int64_bytes / 1e6:>16.2f}{cost.indices_compact_bytes / 1e6:>18.2f}"
             f"  {model_entry(name).summary}"
         )
+    print()
+    print("named weights (segnet.load(NAME), --weights NAME):")
+    for entry in list_weights():
+        size = f"{entry.path.stat().st_size / 1e6:.1f} MB" if entry.path.is_file() else "not installed"
+        print(f"  {entry.name:<10}{entry.model:<16}{size:>10}  {entry.summary}")
     return 0

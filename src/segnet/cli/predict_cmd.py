@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import torch
 
+from ..devices import DEVICE_HELP, resolve_device
 from ..inference import DEFAULT_TTA, Segmenter
 from ..optimize import resolve_precision
-from ..predict import collect_sources, predict_images, predict_video
+from ..predict import predict_images, predict_video
+from ..sources import collect_sources
 from ..video import VIDEO_EXTENSIONS
 from .common import add_precision_argument, add_tta_argument, next_free_dir, parse_size, writable_dir
 
@@ -27,10 +27,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("source", metavar="SOURCE", help="image file, folder, glob pattern or video file")
     p.add_argument("--output", metavar="DIR", help="output folder (default: a new runs/predict-N)")
-    p.add_argument("--weights", metavar="PATH", help="checkpoint from segnet train (default: the shipped CamVid model)")
+    p.add_argument("--weights", metavar="PATH", help="checkpoint from segnet train, or a known name such as camvid "
+                   "(default: the shipped CamVid model; `segnet models` lists the names)")
     p.add_argument("--size", metavar="HxW", help="size the model runs at (default: the checkpoint's; 'native' = each image's own)")
     p.add_argument("--batch-size", type=int, default=1, metavar="N", help="images (or frames) per model call (default 1)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default cpu)")
+    p.add_argument("--device", default="cpu", help=f"{DEVICE_HELP} (default cpu)")
     p.add_argument("--amp", default="none", choices=["none", "bf16"],
                    help="bf16 autocast of an fp32 model; prefer --precision bf16 (default none)")
     add_precision_argument(p, "auto")
@@ -47,15 +48,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     sources = collect_sources(args.source)  # before loading the model: a typo fails fast
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: CUDA is not available on this machine; use --device cpu")
+    device = resolve_device(args.device)
     native = bool(args.size) and args.size.lower() == "native"
     precision = args.precision
     if args.samples and precision in ("int8", "auto"):  # Monte Carlo dropout needs the float model
         if precision == "int8":
             raise ValueError("--samples (Monte Carlo dropout) cannot run in int8; use --precision fp32 or bf16")
-        precision = resolve_precision("auto", torch.device(args.device), calibrated=False)
-    segmenter = Segmenter.load(args.weights, args.device, None if native else parse_size(args.size), args.amp,
+        precision = resolve_precision("auto", device, calibrated=False)
+    segmenter = Segmenter.load(args.weights, device, None if native else parse_size(args.size), args.amp,
                                precision, tta=args.tta)
     if native:
         segmenter.size = None

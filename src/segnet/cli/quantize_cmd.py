@@ -13,7 +13,7 @@ from ..checkpoint import atomic_save, load_model, read_checkpoint
 from ..data import build_dataset, eval_transform
 from ..optimize import cpu_has_fast_int8, prepare_for_inference
 from ..quantize import calibrate, quantize_model
-from ..weights import default_weights_path
+from ..weights import resolve_weights
 from .common import dataset_options, parse_size, writable_file
 
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--images {args.images}: calibration needs at least 1 image")
     if args.check_images < 0:
         raise ValueError(f"--check-images {args.check_images}: give a count, or 0 to skip the check")
-    weights = Path(args.weights) if args.weights else default_weights_path()
+    weights = resolve_weights(args.weights)
     output = writable_file(args.output if args.output else Path("runs") / "quantize" / f"{weights.stem}_int8.pt",
                            "--output")
     loaded = load_model(weights)

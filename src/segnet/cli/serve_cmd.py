@@ -7,6 +7,8 @@ import ipaddress
 import re
 import sys
 
+from ..devices import DEVICE_HELP
+from ..extras import require
 from .common import add_precision_argument, add_tta_argument, parse_size
 
 UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
@@ -68,7 +70,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--sample-dir", "--samples", dest="samples", metavar="DIR",
                    help="folder of sample frames offered on the page (first 12 images; default none)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default cpu)")
+    p.add_argument("--device", default="cpu", help=f"{DEVICE_HELP} (default cpu)")
     p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's training size)")
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast (default none)")
     add_precision_argument(p, "auto")
@@ -96,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port} is not a TCP port (0-65535)")
 
+    require("serve", "segnet serve")
     import uvicorn  # only `serve` needs the web stack
 
     from ..inference import load

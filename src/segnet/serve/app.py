@@ -197,7 +197,7 @@ def create_app(segmenter: Segmenter, samples_dir: str | Path | None = None,
     def infer(image) -> tuple[np.ndarray, float]:
         with torch_lock:
             start = time.perf_counter()
-            labels = segmenter.predict(image)
+            labels = segmenter.label(image)
             return labels, time.perf_counter() - start
 
     @app.exception_handler(ImageRejected)
