@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..devices import DEVICE_HELP, resolve_device
 from ..data import build_dataset, eval_transform, select_sequences
+from ..engine.samples import SampleCollector, evenly_spaced, write_panel
 from ..engine import evaluate_model, format_report, load_model
 from ..engine.reports import write_evaluation_files
 from ..optimize import prepare_for_inference
@@ -35,6 +36,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's training size)")
     p.add_argument("--output", default=None, help="folder for metrics.json (default runs/evaluate)")
     p.add_argument("--save-predictions", metavar="DIR", help="write predicted label PNGs here")
+    p.add_argument("--sample-images", type=int, default=6, metavar="N",
+                   help="write OUTPUT/samples/<stem>.png for N evenly spaced images: image | ground truth | "
+                   "prediction | errors in red (default 6; 0 = none)")
     p.add_argument("--classes-file", help="folder dataset: classes.json")
     p.add_argument("--use-depth", action="store_true", help="SUN RGB-D: depth as a 4th channel")
     p.add_argument("--device", default="cpu", help=f"{DEVICE_HELP} (default cpu)")
@@ -69,14 +73,21 @@ def run(args: argparse.Namespace) -> int:
                          f"--precision {args.precision}")
     model = loaded.model if args.no_optimize else prepare_for_inference(
         loaded.model, args.precision, device=device, int8_ranges=loaded.int8_ranges)
+    if args.sample_images < 0:
+        raise ValueError(f"--sample-images {args.sample_images}: give 0 (none) or a positive number of images")
+    collector = SampleCollector(evenly_spaced(args.sample_images, len(dataset)), loaded.mean, loaded.std)
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not args.no_optimize,
                             batch_size=args.batch_size,
                             workers=args.workers, compute_bf=not args.no_bf,
-                            save_predictions=args.save_predictions, progress=not args.no_progress, tta=args.tta)
+                            save_predictions=args.save_predictions, progress=not args.no_progress, tta=args.tta,
+                            on_prediction=collector)
     result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=args.tta,
                   size=list(size) if size else None)
     print(format_report(result))
     atomic_write_text(output / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")
     write_evaluation_files(result, output)
-    print(f"metrics written to {output / 'metrics.json'} (with per_class.csv, confusion.csv, confusion.png)")
+    for index, row in collector.rows(dataset.classes):
+        write_panel([row], output / "samples" / f"{Path(dataset.files[index][0]).stem}.png")
+    samples = f", samples/ ({len(collector.samples)} images)" if collector.samples else ""
+    print(f"metrics written to {output / 'metrics.json'} (with per_class.csv, confusion.csv, confusion.png{samples})")
     return 0

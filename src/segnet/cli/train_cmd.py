@@ -6,6 +6,9 @@ import argparse
 import json
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from ..engine import TrainConfig, train
 from .common import next_free_dir, parse_range, parse_size
@@ -16,9 +19,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "train", help="train a model (SGD, weighted cross-entropy, validation, checkpoints)",
         description="Train a segmentation model. Writes RUN_DIR/config.json, metrics.csv, best.pt, "
         "last.pt and loss/mIoU plots. Run under torchrun for distributed data-parallel training. "
-        "Unset options take TrainConfig's defaults, or with --resume the run's own config.json.",
+        "Unset options take --config's values, else TrainConfig's defaults, or with --resume the run's own "
+        "config.json.",
     )
     defaults = TrainConfig()
+    p.add_argument("--config", metavar="FILE",
+                   help="YAML or JSON file with the keys of a run's config.json (e.g. runs/x/config.json); options "
+                   "given on the command line override it; its run_dir and resume are not used")
     p.add_argument("--model", help=f"model name (default {defaults.model}; see `segnet models`)")
     p.add_argument("--dataset", choices=["camvid", "sunrgbd", "folder"], help="dataset kind (default camvid)")
     p.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
@@ -50,12 +57,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="only flips, no random scale and crop")
     p.add_argument("--use-depth", action="store_const", const=True, help="SUN RGB-D: depth as a 4th channel")
     p.add_argument("--classes-file", help="folder dataset: classes.json")
-    p.add_argument("--device", choices=["cpu", "cuda"], help="device (default cpu)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="device (default cpu; under torchrun cuda is each "
+                   "process's local GPU)")
     p.add_argument("--amp", choices=["none", "bf16"], help="bf16 autocast (default none)")
     p.add_argument("--channels-last", action="store_const", const=True, help="channels-last memory format")
     p.add_argument("--workers", type=int, help="data loader processes (default 2)")
     p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and augmentation (default 0)")
     p.add_argument("--val-every", type=int, help="epochs between validations (default 1)")
+    p.add_argument("--val-samples", type=int, metavar="N",
+                   help="validation images drawn to RUN_DIR/samples/epoch_NNNN.png at each validation: image | "
+                   "ground truth | prediction | errors (default 4; 0 = none)")
+    p.add_argument("--tensorboard", action="store_const", const=True,
+                   help="also log losses, rates, validation figures and samples to RUN_DIR/tensorboard "
+                   "(pip install 'segnet[tensorboard]')")
     p.add_argument("--checkpoint-minutes", type=float, help="also save last.pt mid-epoch this often (default 10)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps in all")
     p.add_argument("--run-dir", help="run directory (default runs/<model>-<dataset>-N)")
@@ -64,8 +78,44 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The keys of a YAML/JSON config file, checked against TrainConfig's; run_dir and resume dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config {path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"--config {path}: not readable as YAML or JSON ({first})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {path}: expected a mapping of option names to values, got {type(data).__name__}")
+    known = {field.name for field in fields(TrainConfig)}
+    unknown = sorted(str(key) for key in data if str(key).replace("-", "_") not in known)
+    if unknown:
+        raise ValueError(f"--config {path}: unknown key(s) {', '.join(unknown)}; the keys are those of a run's "
+                         "config.json")
+    values = {str(key).replace("-", "_"): value for key, value in data.items()}
+    values.pop("run_dir", None)
+    values.pop("resume", None)
+    for key in ("size", "crop"):
+        if isinstance(values.get(key), str):
+            values[key] = parse_size(values[key])
+    if isinstance(values.get("scale_range"), str):
+        values["scale_range"] = parse_range(values["scale_range"])
+    return values
+
+
 def build_config(args: argparse.Namespace) -> TrainConfig:
     base = TrainConfig()
+    if getattr(args, "config", None):
+        if args.resume:
+            raise ValueError("--config starts a run from a file; --resume continues RUN_DIR with its own "
+                             "config.json: use one or the other")
+        try:
+            base = TrainConfig.from_dict({**vars(base), **read_config_file(args.config)})
+        except TypeError as error:
+            raise ValueError(f"--config {args.config}: {error}") from None
     if args.resume:
         if not args.run_dir:
             raise ValueError("--resume needs --run-dir, the run to continue")
@@ -90,6 +140,11 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         values["val_split"] = None
     config = TrainConfig.from_dict({**vars(base), **values})
     config.resume = bool(args.resume)
+    if getattr(args, "config", None):
+        try:
+            config.validate()
+        except TypeError as error:
+            raise ValueError(f"--config {args.config}: a value has the wrong type ({error})") from None
     if not args.run_dir:
         config.run_dir = str(next_free_dir("runs", f"{config.model}-{config.dataset}"))
     return config

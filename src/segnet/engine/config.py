@@ -43,6 +43,8 @@ class TrainConfig:
     workers: int = 2  # data loader processes
     seed: int = 0
     val_every: int = 1  # epochs between validations
+    val_samples: int = 4  # validation images drawn to samples/epoch_NNNN.png at each validation (0: none)
+    tensorboard: bool = False  # also log to run_dir/tensorboard (needs the tensorboard extra)
     checkpoint_minutes: float = 10.0  # also write last.pt mid-epoch this often
     max_steps: int | None = None  # stop after this many optimiser steps in total (smoke runs)
     run_dir: str = "runs/train"
@@ -86,6 +88,7 @@ class TrainConfig:
             (self.amp in ("none", "bf16"), f"amp '{self.amp}' is not none or bf16"),
             (self.workers >= 0, f"workers must be >= 0, got {self.workers}"),
             (self.val_every >= 1, f"val every must be at least 1, got {self.val_every}"),
+            (self.val_samples >= 0, f"val samples must be >= 0, got {self.val_samples}"),
         ]
         for ok, message in checks:
             if not ok:

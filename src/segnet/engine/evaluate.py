@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -40,12 +41,14 @@ def evaluate_model(
     save_predictions: str | Path | None = None,
     progress: bool = True,
     tta: str = "none",
+    on_prediction: Callable[[int, Tensor, Tensor, Tensor], None] | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` on ``dataset`` at the labels' own resolution (metrics in percent).
 
     The dataset should keep native sizes (no resize in its transform): images are resized to
     ``size`` for the model and the logits brought back, as users will run it. ``per_sequence``
     holds the same figures for each recording (file-name prefix) when there are several.
+    ``on_prediction(index, image, label, prediction)`` sees each image as it is scored.
     """
     classes = dataset.classes
     confusion = ConfusionMatrix(classes.num_classes, classes.ignore_index)
@@ -64,7 +67,9 @@ def evaluate_model(
     for images, labels in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
         logits = logits_at_size(model, images.to(device), size, amp, channels_last, tta=tta)
         pred = logits.argmax(1).cpu()
-        for one_pred, one_label in zip(pred, labels):
+        for one_image, one_pred, one_label in zip(images, pred, labels):
+            if on_prediction is not None:
+                on_prediction(index, one_image, one_label, one_pred)
             seq_confusion, seq_boundary = per_sequence[sequences[index]]
             seq_confusion.update(one_pred[None], one_label[None])
             if seq_boundary is not None:

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
@@ -33,8 +35,11 @@ from ..checkpoint import CheckpointError, atomic_save, atomic_write_text, make_c
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, init_distributed
 from .evaluate import evaluate_model
+from .header import resume_line, run_header
 from .loss import loss_normalizer, summed_cross_entropy
 from .plots import plot_metrics
+from .samples import SampleCollector, evenly_spaced, write_panel
+from .tensorboard_log import TensorBoardLog
 
 METRICS_FIELDS = ["epoch", "step", "lr", "train_loss", "images_per_s", "epoch_seconds",
                   "val_global_accuracy", "val_class_accuracy", "val_miou"]
@@ -227,9 +232,18 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
     state = Progress()
     if cfg.resume and last_path.exists():
         state = _resume(last_path, model, optimizer, cfg, classes)
+    board = None
     if dist_info.is_main:
+        for line in run_header(cfg, model, classes, len(train_set), None if val_set is None else len(val_set),
+                               class_weights, steps_per_epoch, dist_info.world_size, device):
+            print(line, flush=True)
+        if cfg.resume and last_path.exists():
+            print(resume_line(last_path, state.epoch, state.step_in_epoch, state.global_step, steps_per_epoch,
+                              cfg.epochs), flush=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(run_dir / "config.json")
+        board = TensorBoardLog(run_dir) if cfg.tensorboard else None
+    sample_indices = evenly_spaced(cfg.val_samples, len(val_set)) if val_set is not None else []
     trained = DistributedDataParallel(model) if dist_info.enabled else model
 
     def save(path: Path, extra_fields: dict[str, Any]) -> None:
@@ -294,8 +308,14 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
         improved = False
         if val_set is not None and ((state.epoch + 1) % cfg.val_every == 0 or is_last_epoch):
             if dist_info.is_main:
+                collector = SampleCollector(sample_indices, IMAGENET_MEAN, IMAGENET_STD)
                 result = evaluate_model(model, val_set, cfg.size, device, cfg.amp, cfg.channels_last,
-                                        compute_bf=False, progress=progress_bar)
+                                        compute_bf=False, progress=progress_bar, on_prediction=collector)
+                if collector.samples:
+                    panel = write_panel([row for _, row in collector.rows(classes)],
+                                        run_dir / "samples" / f"epoch_{state.epoch + 1:04d}.png", scale=0.5)
+                    if board is not None:
+                        board.samples(np.asarray(Image.open(panel)), state.global_step)
                 row.update(val_global_accuracy=f"{result['global_accuracy']:.3f}",
                            val_class_accuracy=f"{result['class_accuracy']:.3f}", val_miou=f"{result['miou']:.3f}")
                 improved = result["miou"] > state.best_miou
@@ -309,10 +329,14 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
         if dist_info.is_main:
             _write_metrics_row(run_dir / "metrics.csv", row, keep_below=state.epoch)
             plot_metrics(run_dir / "metrics.csv", run_dir)
+            if board is not None:
+                board.epoch(row, state.global_step)
             if improved or val_set is None:
                 save(run_dir / "best.pt", {"progress": vars(state).copy()})
         save(last_path, training_state())
         last_save = time.monotonic()
+    if board is not None:
+        board.close()
     barrier()
     return run_dir
 
