@@ -49,7 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1, help="images per model call (default 1)")
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0)")
     p.add_argument("--no-bf", action="store_true", help="skip the boundary F1 score")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 

@@ -85,7 +85,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--allowed-hosts", metavar="NAME[,NAME]",
                    help="Host header values served (default: localhost, 127.0.0.1, [::1] and --host; '*' "
                    "serves any). Other names get 400, so a web page cannot reach the server by DNS rebinding")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn log level (default info)")
     return p
 
 
