@@ -62,6 +62,8 @@ class LoadedModel:
     size: tuple[int, int] | None  # training/inference HxW; None = native size
     path: str
     int8_ranges: dict[str, tuple[float, float]] | None = None  # from `segnet quantize`
+    backend: str = "torch"  # what runs `model`: torch, onnxruntime or openvino (segnet.runtimes)
+    exported_precision: str | None = None  # an exported file's own precision (fp32, int8); None: a checkpoint
 
 
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -6,8 +6,10 @@ TorchScript exporter. So exporting first swaps every :class:`MaxPool2x2`/:class:
 of a *copy* of the model for :class:`ExportMaxPool2x2`/:class:`ExportMaxUnpool2x2`: the same
 ceil-mode 2x2 pooling with the same window positions (uint8, 0..3, first maximum wins), written
 with plain tensor ops. The graph then holds only standard ONNX ops (``Pad``, ``Reshape``,
-``Gather``, ``Max``, ``Equal``, ``Where``, ``DepthToSpace``, ...) and its logits equal the
-compact path's bit for bit in PyTorch.
+``Gather``, ``Max``, ``Greater``, ``Equal``, ``Where``, ``DepthToSpace``, ...) and its logits
+equal the compact path's bit for bit in PyTorch. Positions are decided among each window's own
+values and padding repeats edges (no -inf), so int8 quantizers that put quantize/dequantize
+pairs between the ops keep the pooling right (see :func:`export_max_pool2d`).
 
 Dynamic shapes (``dynamic=True``): batch, height and width are symbolic. Any height/width works,
 odd ones included (no "multiple of 32" rule), from ``2**poolings + 1`` up: torch.export
@@ -74,20 +76,27 @@ MIN_OPSET = 18  # the dynamo exporter's oldest supported opset
 def export_max_pool2d(x: Tensor) -> tuple[Tensor, Tensor]:
     """Ceil-mode 2x2/2 max-pool and the first maximum's window position (uint8, 0..3).
 
-    Odd sizes are padded with -inf (as torch's ceil mode does) so every window is complete; the
-    padded cells come after a real one in row-major order and so never win a tie.
+    Made to survive int8 tool chains (ONNX Runtime ``quantize_static``, OpenVINO NNCF):
+
+    - the position is decided by comparing the window's own four values with each other, a
+      knock-out of the top pair, the bottom pair, then the two winners, ties going to the earlier
+      cell; never by comparing a value with the pooled output, which a quantizer may have
+      re-quantized to another scale so that no input equals it any more;
+    - odd sizes are padded by repeating the last row/column (ONNX ``Pad`` mode ``edge``), not
+      with -inf, which no uint8 scale can hold. A repeated cell ties with the real one before it
+      in its window and so never wins: the result is torch's ceil-mode pooling exactly.
     """
     n, c, height, width = x.shape
     h, w = (height + 1) // 2, (width + 1) // 2
-    x = F.pad(x, (0, 2 * w - width, 0, 2 * h - height), value=float("-inf"))
+    x = F.pad(x, (0, 2 * w - width, 0, 2 * h - height), mode="replicate")
     windows = x.reshape(n, c, h, 2, w, 2)
     top_left, top_right = windows[:, :, :, 0, :, 0], windows[:, :, :, 0, :, 1]
     bottom_left, bottom_right = windows[:, :, :, 1, :, 0], windows[:, :, :, 1, :, 1]
-    pooled = torch.maximum(torch.maximum(top_left, top_right), torch.maximum(bottom_left, bottom_right))
-    code = torch.where(bottom_left == pooled, _u8(2), _u8(3))
-    code = torch.where(top_right == pooled, _u8(1), code)
-    code = torch.where(top_left == pooled, _u8(0), code)
-    return pooled, code
+    top, bottom = torch.maximum(top_left, top_right), torch.maximum(bottom_left, bottom_right)
+    top_code = torch.where(top_right > top_left, _u8(1), _u8(0))
+    bottom_code = torch.where(bottom_right > bottom_left, _u8(3), _u8(2))
+    code = torch.where(bottom > top, bottom_code, top_code)
+    return torch.maximum(top, bottom), code
 
 
 def export_max_unpool2d(values: Tensor, positions: Tensor, output_size: tuple[int, int]) -> Tensor:

@@ -9,6 +9,7 @@ EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
     "serve": (("fastapi", "fastapi"), ("uvicorn", "uvicorn"), ("multipart", "python-multipart")),
     "video": (("av", "av"),),
     "export": (("onnx", "onnx"), ("onnxscript", "onnxscript"), ("onnxruntime", "onnxruntime")),
+    "openvino": (("openvino", "openvino"), ("nncf", "nncf")),
     "tensorboard": (("tensorboard", "tensorboard"),),
 }
 

@@ -21,6 +21,7 @@ from .devices import resolve_device
 from .models import mc_dropout_predict
 from .optimize import prepare_for_inference, resolve_precision
 from .results import Result, blend
+from .runtimes import is_exported, load_exported
 from .sources import collect_sources
 from .weights import resolve_weights
 
@@ -168,9 +169,21 @@ class Segmenter:
                 raise ValueError(f"amp '{amp}' autocasts a float32 model and cannot combine with precision "
                                  f"{precision}; use precision bf16 (--precision bf16) alone")
         self.device = resolve_device(device)
+        self.backend = loaded.backend
+        if loaded.backend != "torch":  # an exported file runs as it was exported, on the CPU
+            if precision not in ("auto", loaded.exported_precision):
+                raise ValueError(f"{loaded.path}: an exported {loaded.exported_precision} model cannot run in "
+                                 f"precision {precision}; export it again with that precision")
+            if self.device.type != "cpu":
+                raise ValueError(f"{loaded.path}: exported models run on the CPU here, not on {self.device}")
+            optimize = False
         # What actually runs: auto resolved to int8, bf16 or fp32 for this machine and checkpoint.
-        self.precision = (resolve_precision(precision, self.device, loaded.int8_ranges is not None)
-                          if optimize else "fp32")
+        if loaded.backend != "torch":
+            self.precision = loaded.exported_precision or "fp32"
+        elif optimize:
+            self.precision = resolve_precision(precision, self.device, loaded.int8_ranges is not None)
+        else:
+            self.precision = "fp32"
         if optimize:  # BatchNorm folded, channels-last, bf16 or int8 if asked (segnet.optimize, segnet.quantize)
             self.model = prepare_for_inference(loaded.model, self.precision, channels_last=True, device=self.device,
                                                int8_ranges=loaded.int8_ranges)
@@ -187,8 +200,9 @@ class Segmenter:
 
     def __repr__(self) -> str:
         size = f"{self.size[0]}x{self.size[1]}" if self.size is not None else "native"
+        backend = f", backend={self.backend}" if self.backend != "torch" else ""
         return (f"Segmenter(model={self.spec.name}, classes={self.classes.name} ({self.classes.num_classes}), "
-                f"size={size}, precision={self.precision}, tta={self.tta}, device={self.device}, "
+                f"size={size}, precision={self.precision}{backend}, tta={self.tta}, device={self.device}, "
                 f"weights='{self.weights_path}')")
 
     @torch.no_grad()
@@ -206,11 +220,20 @@ class Segmenter:
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str | torch.device = "cpu",
              size: tuple[int, int] | None = None, amp: str = "none",
-             precision: str = "auto", optimize: bool = True, tta: str = DEFAULT_TTA) -> "Segmenter":
-        """Load a checkpoint from ``segnet train``, a known name (``camvid``) or the shipped model (None)."""
+             precision: str = "auto", optimize: bool = True, tta: str = DEFAULT_TTA,
+             backend: str | None = None) -> "Segmenter":
+        """Load a checkpoint from ``segnet train``, a known name (``camvid``) or the shipped model (None),
+        or a file from ``segnet export`` (.onnx, .xml, .pt2) in its runtime (``backend`` overrides)."""
         resolved = resolve_device(device)
-        return cls(load_model(resolve_weights(weights), map_location=resolved), resolved, size, amp, precision,
-                   optimize, tta)
+        path = resolve_weights(weights)
+        if is_exported(path):
+            loaded = load_exported(path, backend)
+        elif backend not in (None, "torch"):
+            raise ValueError(f"{path}: a checkpoint runs in torch; export it to run it in {backend} "
+                             "(segnet export)")
+        else:
+            loaded = load_model(path, map_location=resolved)
+        return cls(loaded, resolved, size, amp, precision, optimize, tta)
 
     @torch.no_grad()
     def logits(self, batch: Tensor) -> Tensor:
@@ -339,13 +362,16 @@ class Segmenter:
 
 def load(weights: str | Path | None = None, device: str | torch.device = "cpu",
          size: tuple[int, int] | None = None, amp: str = "none",
-         precision: str = "auto", optimize: bool = True, tta: str = DEFAULT_TTA) -> Segmenter:
+         precision: str = "auto", optimize: bool = True, tta: str = DEFAULT_TTA,
+         backend: str | None = None) -> Segmenter:
     """``segnet.load()``: the shipped CamVid model; ``weights`` may be a checkpoint path or a known name
     (``"camvid"``; ``segnet models`` lists them). ``device``: cpu, cuda, cuda:N or auto.
 
     ``precision``: fp32, bf16, int8 (CPU; needs a checkpoint calibrated by ``segnet quantize``, as
     the shipped one is), or auto: int8 where calibrated and the CPU has VNNI, else bf16 where the
     CPU/GPU runs it natively, else fp32. ``tta``: "flip" averages the image and its mirror (twice
-    the compute, see docs/inference.md), "none" runs the image once.
+    the compute, see docs/inference.md), "none" runs the image once. A file from ``segnet export``
+    (.onnx, OpenVINO .xml, .pt2) runs in ONNX Runtime, OpenVINO or torch; ``backend`` picks another
+    (an .onnx file also runs in "openvino").
     """
-    return Segmenter.load(weights, device, size, amp, precision, optimize, tta)
+    return Segmenter.load(weights, device, size, amp, precision, optimize, tta, backend)

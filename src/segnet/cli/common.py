@@ -64,6 +64,12 @@ def add_tta_argument(parser, default: str) -> None:
                         f"two (twice the compute; see docs/inference.md) (default {default})")
 
 
+def add_backend_argument(parser) -> None:
+    parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"],
+                        help="runtime of an exported --weights file (default: .onnx in onnxruntime, .xml in "
+                        "openvino, .pt2 in torch; an .onnx also runs in openvino); checkpoints run in torch")
+
+
 def writable_dir(path: str | Path, option: str) -> Path:
     """Prove, before any work, that the folder ``path`` can be made and take files; creates nothing.
 

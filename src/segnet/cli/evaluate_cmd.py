@@ -13,9 +13,10 @@ from ..engine.samples import SampleCollector, evenly_spaced, write_panel
 from ..engine import evaluate_model, format_report, load_model
 from ..engine.reports import write_evaluation_files
 from ..optimize import prepare_for_inference
+from ..runtimes import is_exported, load_exported
 from ..weights import resolve_weights
 from ..checkpoint import atomic_write_text
-from .common import add_precision_argument, add_tta_argument, dataset_options, parse_size, writable_dir
+from .common import add_backend_argument, add_precision_argument, add_tta_argument, dataset_options, parse_size, writable_dir
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -45,6 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast of the unprepared model, with --no-optimize (default none)")
     add_precision_argument(p, "fp32")
     add_tta_argument(p, "none")
+    add_backend_argument(p)
     p.add_argument("--no-optimize", action="store_true", help="run the checkpoint's model as it is (reference)")
     p.add_argument("--batch-size", type=int, default=1, help="images per model call (default 1)")
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0)")
@@ -63,7 +65,18 @@ def run(args: argparse.Namespace) -> int:
         dataset = select_sequences(dataset, keep=[name.strip() for name in args.sequences.split(",") if name.strip()])
     device = resolve_device(args.device)
     weights = resolve_weights(args.weights)
-    loaded = load_model(weights, expect_num_classes=dataset.classes.num_classes, map_location=device)
+    exported = is_exported(weights)
+    if exported:
+        if device.type != "cpu":
+            raise ValueError(f"{weights}: exported models run on the CPU here, not on {device}")
+        loaded = load_exported(weights, args.backend)
+        if loaded.spec.num_classes != dataset.classes.num_classes:
+            raise ValueError(f"{weights}: {loaded.spec.num_classes} classes, the dataset has "
+                             f"{dataset.classes.num_classes}")
+    elif args.backend not in (None, "torch"):
+        raise ValueError(f"{weights}: a checkpoint runs in torch; export it to run it in {args.backend}")
+    else:
+        loaded = load_model(weights, expect_num_classes=dataset.classes.num_classes, map_location=device)
     if loaded.classes.names != dataset.classes.names:
         raise ValueError(f"{weights}: trained on classes {list(loaded.classes.names)[:3]}..., "
                          f"the dataset has {list(dataset.classes.names)[:3]}...")
@@ -71,17 +84,21 @@ def run(args: argparse.Namespace) -> int:
     if args.no_optimize and args.precision != "fp32":
         raise ValueError(f"--no-optimize runs the checkpoint as it is, in float32; it cannot run "
                          f"--precision {args.precision}")
-    model = loaded.model if args.no_optimize else prepare_for_inference(
-        loaded.model, args.precision, device=device, int8_ranges=loaded.int8_ranges)
+    if exported:
+        model = loaded.model  # runs as exported, in its runtime
+    else:
+        model = loaded.model if args.no_optimize else prepare_for_inference(
+            loaded.model, args.precision, device=device, int8_ranges=loaded.int8_ranges)
     if args.sample_images < 0:
         raise ValueError(f"--sample-images {args.sample_images}: give 0 (none) or a positive number of images")
     collector = SampleCollector(evenly_spaced(args.sample_images, len(dataset)), loaded.mean, loaded.std)
-    result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not args.no_optimize,
+    result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not (args.no_optimize or exported),
                             batch_size=args.batch_size,
                             workers=args.workers, compute_bf=not args.no_bf,
                             save_predictions=args.save_predictions, progress=not args.no_progress, tta=args.tta,
                             on_prediction=collector)
     result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=args.tta,
+                  backend=loaded.backend, precision=loaded.exported_precision if exported else args.precision,
                   size=list(size) if size else None)
     print(format_report(result))
     atomic_write_text(output / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")

@@ -11,7 +11,7 @@ from ..optimize import resolve_precision
 from ..predict import predict_images, predict_video
 from ..sources import collect_sources
 from ..video import VIDEO_EXTENSIONS
-from .common import add_precision_argument, add_tta_argument, next_free_dir, parse_size, writable_dir
+from .common import add_backend_argument, add_precision_argument, add_tta_argument, next_free_dir, parse_size, writable_dir
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -27,7 +27,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("source", metavar="SOURCE", help="image file, folder, glob pattern or video file")
     p.add_argument("--output", metavar="DIR", help="output folder (default: a new runs/predict-N)")
-    p.add_argument("--weights", metavar="PATH", help="checkpoint from segnet train, or a known name such as camvid "
+    p.add_argument("--weights", metavar="PATH", help="checkpoint from segnet train, a known name such as camvid, or a file from segnet export "
+                   "(.onnx, .xml, .pt2) "
                    "(default: the shipped CamVid model; `segnet models` lists the names)")
     p.add_argument("--size", metavar="HxW", help="size the model runs at (default: the checkpoint's; 'native' = each image's own)")
     p.add_argument("--batch-size", type=int, default=1, metavar="N", help="images (or frames) per model call (default 1)")
@@ -36,6 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="bf16 autocast of an fp32 model; prefer --precision bf16 (default none)")
     add_precision_argument(p, "auto")
     add_tta_argument(p, DEFAULT_TTA)
+    add_backend_argument(p)
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the class colours, 0..1 (default 0.5)")
     p.add_argument("--samples", type=int, default=0, metavar="N",
                    help="Bayesian models: N Monte Carlo dropout passes; adds DIR/uncertainty/<stem>.png")
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--samples (Monte Carlo dropout) cannot run in int8; use --precision fp32 or bf16")
         precision = resolve_precision("auto", device, calibrated=False)
     segmenter = Segmenter.load(args.weights, device, None if native else parse_size(args.size), args.amp,
-                               precision, tta=args.tta)
+                               precision, tta=args.tta, backend=args.backend)
     if native:
         segmenter.size = None
     out_dir = writable_dir(args.output if args.output else next_free_dir("runs", "predict"), "--output")

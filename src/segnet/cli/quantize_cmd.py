@@ -7,10 +7,9 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
+from ..calibration import calibration_images
 from ..checkpoint import atomic_save, load_model, read_checkpoint
-from ..data import build_dataset, eval_transform
 from ..optimize import cpu_has_fast_int8, prepare_for_inference
 from ..quantize import calibrate, quantize_model
 from ..weights import resolve_weights
@@ -40,12 +39,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _spread(count: int, total: int) -> list[int]:
-    """``count`` indices spread evenly over ``range(total)``."""
-    count = min(count, total)
-    return sorted({round(i * (total - 1) / max(count - 1, 1)) for i in range(count)})
-
-
 def run(args: argparse.Namespace) -> int:
     if args.images < 1:
         raise ValueError(f"--images {args.images}: calibration needs at least 1 image")
@@ -59,16 +52,8 @@ def run(args: argparse.Namespace) -> int:
     extra = dataset_options(args)
 
     def images(split: str, count: int):
-        dataset = build_dataset(args.dataset, args.data_root, split, eval_transform(None, loaded.mean, loaded.std),
-                                0, **extra)
-        if dataset.classes.num_classes != loaded.spec.num_classes:
-            raise ValueError(f"{weights}: {loaded.spec.num_classes} classes, the dataset has "
-                             f"{dataset.classes.num_classes}")
-        for index in _spread(count, len(dataset)):
-            image = dataset[index][0][None]
-            if size is not None and tuple(image.shape[-2:]) != tuple(size):
-                image = F.interpolate(image, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
-            yield image
+        return calibration_images(args.dataset, args.data_root, split, count, size, loaded.mean, loaded.std,
+                                  loaded.spec.num_classes, str(weights), **extra)
 
     start = time.perf_counter()
     calibration = list(images(args.split, args.images))

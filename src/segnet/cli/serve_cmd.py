@@ -9,7 +9,7 @@ import sys
 
 from ..devices import DEVICE_HELP
 from ..extras import require
-from .common import add_precision_argument, add_tta_argument, parse_size
+from .common import add_backend_argument, add_precision_argument, add_tta_argument, parse_size
 
 UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 
@@ -65,7 +65,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "GET /api/model, /api/health, /api/samples, and the OpenAPI schema at /openapi.json. "
         "The model is loaded once; images are segmented one at a time, further requests wait in line.",
     )
-    p.add_argument("--weights", help="checkpoint (.pt) from segnet train (default: the shipped CamVid model)")
+    p.add_argument("--weights", help="checkpoint (.pt) from segnet train, a known name (camvid) or a file from "
+                   "segnet export (.onnx, .xml, .pt2) (default: the shipped CamVid model)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--sample-dir", "--samples", dest="samples", metavar="DIR",
@@ -75,6 +76,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast (default none)")
     add_precision_argument(p, "auto")
     add_tta_argument(p, "none")  # real-time demo: one pass per frame
+    add_backend_argument(p)
     p.add_argument("--max-bytes", default="20MiB", help="largest upload accepted, e.g. 20MB or 5MiB (default 20MiB)")
     p.add_argument("--max-pixels", default="4096x4096",
                    help="largest image accepted, WxH or a pixel count (default 4096x4096)")
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         segmenter = load(args.weights, device=args.device, size=parse_size(args.size), amp=args.amp,
-                         precision=args.precision, tta=args.tta)
+                         precision=args.precision, tta=args.tta, backend=args.backend)
     except FileNotFoundError as error:
         if args.weights is None:
             raise FileNotFoundError(f"no model to serve: {error}") from None
