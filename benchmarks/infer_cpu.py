@@ -3,7 +3,7 @@
 Paths, all at 3x360x480 (batch 1 and 4):
 - reference: float32 eager, BatchNorm unfused, torch's int64 pooling indices (``compact_indices=False``);
 - onnxruntime: that reference exported to ONNX (float32) and run by ONNX Runtime on all cores;
-- fast-fp32 / fast-bf16: ``segnet.optimize.prepare_for_inference`` (BatchNorm folded, channels-last,
+- fast-fp32 / fast-bf16: ``segnet.backends.prepare_for_inference`` (BatchNorm folded, channels-last,
   2-bit indices, float32 or bf16);
 - fast-int8: ``segnet.quantize`` (oneDNN uint8 x int8 convs, uint8 activations end to end). The
   shipped model uses the ranges calibrated into its checkpoint (``segnet quantize``, 16 CamVid train
@@ -40,7 +40,7 @@ from segnet.data import CamVid, default_root, eval_transform
 from segnet.inference import logits_at_size
 from segnet.metrics import ConfusionMatrix
 from segnet.models import measure_complexity
-from segnet.optimize import prepare_for_inference
+from segnet.backends import prepare_for_inference
 from segnet.quantize import calibrate, quantize_model
 from segnet.weights import default_weights_path
 

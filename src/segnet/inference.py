@@ -19,7 +19,8 @@ from .checkpoint import LoadedModel, load_model
 from .data.io import IMAGE_EXTENSIONS, as_rgb8, read_rgb
 from .devices import resolve_device
 from .models import mc_dropout_predict
-from .optimize import prepare_for_inference, resolve_precision
+from .backends import prepare_for_inference
+from .optimize import resolve_precision
 from .results import Result, blend
 from .runtimes import is_exported, load_exported
 from .sources import collect_sources

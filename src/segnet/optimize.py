@@ -1,4 +1,7 @@
-"""The fast inference path: BatchNorm folded into the convs, channels-last, bf16 or int8 where the CPU has it.
+"""The fast float path: BatchNorm folded into the convs, channels-last, bf16 where the CPU has it.
+
+Which precision runs where is decided here (:func:`resolve_precision`); the int8 path is
+:mod:`segnet.quantize`, and :mod:`segnet.backends` puts the two behind one call.
 
 SegNet's tutorial ships a "BN absorber" for the same reason: at inference BatchNorm is a fixed
 per-channel affine map, so it costs a whole extra pass over every feature map for nothing.
@@ -86,32 +89,21 @@ class Float32Island(nn.Module):
         return self.module(x.float()).to(x.dtype)
 
 
-def prepare_for_inference(
+def prepare_float(
     model: nn.Module,
-    precision: str = "auto",
+    precision: str = "fp32",
     channels_last: bool = True,
     fold_bn: bool = True,
     device: str | torch.device = "cpu",
-    int8_ranges: dict[str, tuple[float, float]] | None = None,
 ) -> nn.Module:
-    """A copy of ``model`` set up for fast inference; the original is left untouched.
-
-    int8 needs the activation ranges of a calibration (``segnet.quantize.calibrate``, stored in the
-    checkpoint by ``segnet quantize``); ``auto`` uses int8 only when they are given.
-    """
+    """A float32 or bf16 copy of ``model`` set up for fast inference; the original is left untouched."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"prepare_float runs fp32 or bf16, not '{precision}'; int8 is segnet.quantize's")
     device = torch.device(device)
-    resolved = resolve_precision(precision, device, calibrated=int8_ranges is not None)
-    if resolved == "int8":
-        if int8_ranges is None:
-            raise ValueError("precision 'int8' needs calibrated activation ranges: run `segnet quantize` "
-                             "on the checkpoint first")
-        from .quantize import quantize_model  # quantize builds on this module
-
-        return quantize_model(model, int8_ranges)
     fast = copy.deepcopy(model).eval()
     if fold_bn:
         fold_batchnorm(fast)
-    dtype = torch.bfloat16 if resolved == "bf16" else torch.float32
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     if dtype == torch.bfloat16:
         for parent in list(fast.modules()):
             for name, child in list(parent.named_children()):

@@ -15,7 +15,8 @@ from torch import nn
 import segnet
 from segnet import optimize
 from segnet.models import list_models
-from segnet.optimize import fold_batchnorm, int8_kernels_available, prepare_for_inference, resolve_precision
+from segnet.backends import prepare_for_inference
+from segnet.optimize import fold_batchnorm, int8_kernels_available, resolve_precision
 from segnet.quantize import Int8SegNet, calibrate, quantize_model
 
 pytestmark = pytest.mark.skipif(not int8_kernels_available(),

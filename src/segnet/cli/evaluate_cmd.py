@@ -12,7 +12,7 @@ from ..data import build_dataset, eval_transform, select_sequences
 from ..engine.samples import SampleCollector, evenly_spaced, write_panel
 from ..engine import evaluate_model, format_report, load_model
 from ..engine.reports import write_evaluation_files
-from ..optimize import prepare_for_inference
+from ..backends import prepare_for_inference
 from ..runtimes import is_exported, load_exported
 from ..weights import resolve_weights
 from ..checkpoint import atomic_write_text

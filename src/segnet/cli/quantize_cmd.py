@@ -10,7 +10,8 @@ import torch
 
 from ..calibration import calibration_images
 from ..checkpoint import atomic_save, load_model, read_checkpoint
-from ..optimize import cpu_has_fast_int8, prepare_for_inference
+from ..backends import prepare_for_inference
+from ..optimize import cpu_has_fast_int8
 from ..quantize import calibrate, quantize_model
 from ..weights import resolve_weights
 from .common import dataset_options, parse_size, writable_file

@@ -1,0 +1,45 @@
+"""Every way this package runs a model, behind one call each.
+
+- In-process torch paths, from a checkpoint: fp32 and bf16 (:mod:`segnet.optimize`: BatchNorm
+  folded, channels-last) and int8 (:mod:`segnet.quantize`: oneDNN int8 convs, 2-bit pooling
+  indices). :func:`prepare_for_inference` picks one for a precision.
+- Exported files (:mod:`segnet.runtimes`): ONNX in ONNX Runtime or OpenVINO, OpenVINO IR, .pt2.
+
+Both give a module mapping a normalised N x C x H x W float32 batch to float32 logits, which is
+all that :class:`segnet.Segmenter`, ``evaluate`` and the benchmarks need. The dependency runs one
+way: this module imports ``optimize``, ``quantize`` and ``runtimes``; none of them imports it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .optimize import prepare_float, resolve_precision
+from .quantize import quantize_model
+from .runtimes import BACKENDS, default_backend, is_exported, load_exported
+
+__all__ = ["BACKENDS", "default_backend", "is_exported", "load_exported", "prepare_for_inference"]
+
+
+def prepare_for_inference(
+    model: nn.Module,
+    precision: str = "auto",
+    channels_last: bool = True,
+    fold_bn: bool = True,
+    device: str | torch.device = "cpu",
+    int8_ranges: dict[str, tuple[float, float]] | None = None,
+) -> nn.Module:
+    """A copy of ``model`` set up for fast inference in ``precision``; the original is left untouched.
+
+    int8 needs the activation ranges of a calibration (``segnet.quantize.calibrate``, stored in the
+    checkpoint by ``segnet quantize``); ``auto`` uses int8 only when they are given.
+    """
+    device = torch.device(device)
+    resolved = resolve_precision(precision, device, calibrated=int8_ranges is not None)
+    if resolved == "int8":
+        if int8_ranges is None:
+            raise ValueError("precision 'int8' needs calibrated activation ranges: run `segnet quantize` "
+                             "on the checkpoint first")
+        return quantize_model(model, int8_ranges)
+    return prepare_float(model, resolved, channels_last=channels_last, fold_bn=fold_bn, device=device)
