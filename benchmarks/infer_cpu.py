@@ -9,12 +9,21 @@ Paths, all at 3x360x480 (batch 1 and 4):
   shipped model uses the ranges calibrated into its checkpoint (``segnet quantize``, 16 CamVid train
   frames); the random-weight ``segnet`` is calibrated on 4 CamVid train frames (random images
   without CamVid).
+- ort-int8: the ONNX export quantized by ONNX Runtime's ``quantize_static`` (QDQ, per-channel int8
+  weights, uint8 activations: ``segnet export --precision int8``), run by ONNX Runtime;
+- openvino-fp32 / openvino-bf16: the ONNX export compiled by OpenVINO with that precision hint;
+- openvino-int8: the ONNX export quantized by NNCF at its defaults (``segnet export --format
+  openvino --precision int8``), compiled by OpenVINO.
+  The peers' int8 models are calibrated on the same frames as fast-int8's.
 
 Also measured in the same run: the machine's matmul peak (float32, bf16, int8), achieved GFLOP/s,
 peak inference memory above the loaded model (each in a fresh process), and the accuracy cost on
 CamVid val with the shipped weights (argmax agreement with the reference, mIoU difference).
 
     python benchmarks/infer_cpu.py [--models segnet,shipped] [--repeats 3] [--data ../shared/camvid]
+
+The summary line gives ``ov_int8_speedup`` and ``ort_int8_speedup``: the fastest of the project's
+paths that loses at most 0.5 mIoU, against OpenVINO int8 and ONNX Runtime int8 (batch 1).
 """
 
 from __future__ import annotations
@@ -35,7 +44,9 @@ import torch.nn.functional as F
 
 import segnet
 from segnet.benchmark import _proc_status_kib, _reset_peak_rss
+from segnet.calibration import spread
 from segnet.checkpoint import load_model
+from segnet.deploy import export_openvino, quantize_onnx
 from segnet.data import CamVid, default_root, eval_transform
 from segnet.inference import logits_at_size
 from segnet.metrics import ConfusionMatrix
@@ -45,7 +56,9 @@ from segnet.quantize import calibrate, quantize_model
 from segnet.weights import default_weights_path
 
 SIZE = (360, 480)
-PATHS = ("reference", "onnxruntime", "fast-fp32", "fast-bf16", "fast-int8")
+PATHS = ("reference", "onnxruntime", "ort-int8", "openvino-fp32", "openvino-bf16", "openvino-int8",
+         "fast-fp32", "fast-bf16", "fast-int8")
+OURS = ("fast-int8", "fast-bf16", "fast-fp32")
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 4096, repeats: int = 3) -> float:
@@ -78,23 +91,51 @@ def base_model(name: str, compact: bool) -> torch.nn.Module:
     return segnet.create_model(name, 11, compact_indices=compact).eval()
 
 
+def calibration_frames(name: str, size) -> list[torch.Tensor]:
+    """The frames int8 is calibrated on: 16 CamVid train frames for the shipped model (as `segnet
+    quantize`), 4 for the random-weight models; random images without CamVid."""
+    count = 16 if name == "shipped" else 4
+    root = default_root("camvid")
+    if (root / "train").is_dir():
+        train = CamVid(root, "train", transform=eval_transform(None))
+        return [F.interpolate(train[i][0][None], size=size, mode="bilinear", align_corners=False, antialias=True)
+                for i in spread(count, len(train))]
+    generator = torch.Generator().manual_seed(0)
+    return [torch.randn(1, 3, *size, generator=generator) for _ in range(count)]
+
+
 def int8_ranges(name: str, size) -> dict:
-    """Calibrated activation ranges: the shipped checkpoint's own, else 4 CamVid train frames."""
+    """Calibrated activation ranges: the shipped checkpoint's own, else those of calibration_frames."""
     if name == "shipped":
         ranges = load_model(default_weights_path()).int8_ranges
         if ranges is None:
             raise SystemExit("the shipped checkpoint is not calibrated: run `segnet quantize --output "
                              "src/segnet/weights/camvid_segnet_basic.pt`")
         return ranges
-    root = default_root("camvid")
-    if (root / "train").is_dir():
-        train = CamVid(root, "train", transform=eval_transform(None))
-        picks = [train[i][0][None] for i in range(0, len(train), len(train) // 4)][:4]
-        frames = [F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True) for x in picks]
-    else:
-        generator = torch.Generator().manual_seed(0)
-        frames = [torch.randn(1, 3, *size, generator=generator) for _ in range(4)]
-    return calibrate(base_model(name, compact=True), frames)
+    return calibrate(base_model(name, compact=True), calibration_frames(name, size))
+
+
+def _onnx_file(name: str, batch: int, onnx_dir: Path, size) -> Path:
+    from segnet.export import export_onnx
+
+    file = onnx_dir / f"{name}-b{batch}-{size[0]}x{size[1]}.onnx"
+    if not file.exists():
+        export_onnx(base_model(name, compact=False), file, size, batch=batch)
+    return file
+
+
+def _batched(frames: list[torch.Tensor], batch: int) -> list:
+    return [torch.cat([f] * batch).numpy() for f in frames]
+
+
+def _openvino(file: Path, hint: str | None):
+    import openvino as ov
+
+    core = ov.Core()
+    config = {"INFERENCE_PRECISION_HINT": hint} if hint else {}
+    compiled = core.compile_model(core.read_model(str(file)), "CPU", config)
+    request = compiled.create_infer_request()
+    return lambda x: torch.from_numpy(np.asarray(request.infer({0: x.numpy()})[0]))
 
 
 def build_path(name: str, path: str, batch: int, onnx_dir: Path, size=None):
@@ -103,18 +144,27 @@ def build_path(name: str, path: str, batch: int, onnx_dir: Path, size=None):
     if path == "reference":
         model = base_model(name, compact=False)
         return lambda x: model(x)
-    if path == "onnxruntime":
+    if path in ("onnxruntime", "ort-int8"):
         import onnxruntime as ort
 
-        from segnet.export import export_onnx
-
-        file = onnx_dir / f"{name}-b{batch}-{size[0]}x{size[1]}.onnx"
-        if not file.exists():
-            export_onnx(base_model(name, compact=False), file, size, batch=batch)
+        file = _onnx_file(name, batch, onnx_dir, size)
+        if path == "ort-int8":
+            quantized = file.with_name(file.stem + "-int8.onnx")
+            if not quantized.exists():
+                quantize_onnx(file, quantized, _batched(calibration_frames(name, size), batch))
+            file = quantized
         options = ort.SessionOptions()
         session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name
         return lambda x: torch.from_numpy(session.run(None, {input_name: x.numpy()})[0])
+    if path.startswith("openvino"):
+        file = _onnx_file(name, batch, onnx_dir, size)
+        if path == "openvino-int8":
+            xml = file.with_name(file.stem + "-nncf-int8.xml")
+            if not xml.exists():
+                export_openvino(file, xml, {}, _batched(calibration_frames(name, size), batch))
+            return _openvino(xml, None)
+        return _openvino(file, "f32" if path == "openvino-fp32" else "bf16")
     if path == "fast-int8":
         model = quantize_model(base_model(name, compact=True), int8_ranges(name, size))
         return lambda x: model(x)
@@ -213,7 +263,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, input 3x{SIZE[0]}x{SIZE[1]}")
     peak32, peak16, peak8 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16), matmul_peak(torch.int8)
-    peaks = {"fast-bf16": peak16, "fast-int8": peak8}
+    peaks = {"fast-bf16": peak16, "openvino-bf16": peak16, "fast-int8": peak8, "ort-int8": peak8,
+             "openvino-int8": peak8}
     print(f"matmul peak: float32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s, int8 {peak8:.0f} GOP/s")
     print("| model | path | batch | ms/image | images/s | vs reference | vs onnxruntime | GFLOP/s | share of peak | peak memory (MB) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -246,7 +297,7 @@ def main() -> None:
     else:
         print(f"\n(accuracy part skipped: no CamVid val at {root})")
     name = args.models.split(",")[0]
-    candidates = ["fast-int8", "fast-bf16", "fast-fp32"]
+    candidates = list(OURS)
     if quality:
         candidates = [p for p in candidates if quality["reference"]["miou"] - quality[p]["miou"] <= 0.5] or ["fast-fp32"]
     fastest = max(candidates, key=lambda p: results[(name, p, 1)]["rate"])
@@ -259,7 +310,14 @@ def main() -> None:
     print(f"\nfast-int8 ({name}, batch 1): {100 * int8_share:.0f}% of the int8 matmul peak; "
           f"fast-bf16: {100 * bf16_share:.0f}% of the bf16 peak")
     print(f"fastest path within 0.5 mIoU: {fastest} ({name}, batch 1)")
-    print(f"summary: speedup={best['rate'] / ref['rate']:.2f} ort_speedup={best['rate'] / ort_result['rate']:.2f} "
+    for peer in ("openvino-int8", "ort-int8"):
+        if quality:
+            print(f"{peer}: {quality[peer]['miou']:.2f} mIoU ({quality['reference']['miou'] - quality[peer]['miou']:.2f} "
+                  "below the reference)")
+    ov_int8, ort_int8 = results[(name, "openvino-int8", 1)], results[(name, "ort-int8", 1)]
+    print(f"summary: ov_int8_speedup={best['rate'] / ov_int8['rate']:.2f} "
+          f"ort_int8_speedup={best['rate'] / ort_int8['rate']:.2f} "
+          f"speedup={best['rate'] / ref['rate']:.2f} ort_speedup={best['rate'] / ort_result['rate']:.2f} "
           f"fp32_speedup={results[(name, 'fast-fp32', 1)]['rate'] / ref['rate']:.2f} peak_share={bf16_share:.2f} "
           f"memory_ratio={best['memory'] / ref['memory']:.2f} miou_delta={delta:.2f}")
 
