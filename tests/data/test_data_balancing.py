@@ -102,3 +102,45 @@ def test_an_unwritable_cache_warns_and_still_gives_the_weights(tmp_path, write_i
     with pytest.warns(UserWarning, match="cannot write the class-weight cache"):
         weights = cached_median_frequency_weights(CamVid(root, "train"), blocker / "cache")
     np.testing.assert_allclose(weights.numpy()[:4], EXPECTED, rtol=1e-6)
+
+
+def test_even_number_of_classes_takes_the_mean_of_the_two_middle_frequencies() -> None:
+    # freq 0.1, 0.2, 0.3, 0.4: the median is 0.25 (not the upper middle 0.3, nor the lower 0.2)
+    weights = balancing.weights_from_stats(np.array([1, 2, 3, 4]), np.array([10, 10, 10, 10]))
+    np.testing.assert_allclose(weights.numpy(), [2.5, 1.25, 0.25 / 0.3, 0.625], rtol=1e-6)
+
+
+def _save_uncompressed(path, label) -> None:
+    from PIL import Image
+
+    Image.fromarray(label).save(path, compress_level=0)  # stored deflate: byte size fixed by the shape
+
+
+def test_cache_sees_a_relabelled_file_of_the_same_byte_size(tmp_path, write_image) -> None:
+    root, cache = tmp_path / "cv", tmp_path / "cache"
+    _camvid_tree(root, write_image)
+    label = root / "trainannot" / "0.png"
+    _save_uncompressed(label, np.array([[0, 0, 1], [1, 1, 11]], np.uint8))
+    first = cached_median_frequency_weights(CamVid(root, "train"), cache)
+    size = label.stat().st_size
+    _save_uncompressed(label, np.array([[2, 2, 2], [2, 2, 11]], np.uint8))  # other classes, same bytes
+    assert label.stat().st_size == size
+    st = label.stat()
+    os.utime(label, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    second = cached_median_frequency_weights(CamVid(root, "train"), cache)
+    assert not torch.equal(first, second)
+    np.testing.assert_allclose(second.numpy(), median_frequency_weights(CamVid(root, "train")).numpy())
+
+
+def test_cache_sees_a_changed_size_even_with_the_old_mtime(tmp_path, write_image) -> None:
+    root, cache = tmp_path / "cv", tmp_path / "cache"
+    _camvid_tree(root, write_image)
+    label = root / "trainannot" / "2.png"
+    first = cached_median_frequency_weights(CamVid(root, "train"), cache)
+    before = label.stat()
+    _save_uncompressed(label, np.array([[0, 0, 0], [0, 0, 0]], np.uint8))
+    assert label.stat().st_size != before.st_size
+    os.utime(label, ns=(before.st_atime_ns, before.st_mtime_ns))  # a copy tool that keeps mtimes
+    second = cached_median_frequency_weights(CamVid(root, "train"), cache)
+    assert not torch.equal(first, second)
+    np.testing.assert_allclose(second.numpy(), median_frequency_weights(CamVid(root, "train")).numpy())

@@ -90,3 +90,20 @@ def test_handcrafted_checkpoints_are_one_clear_error(tmp_path, changes, message)
 def test_a_working_size_the_model_cannot_take_fails_at_load():
     with pytest.raises(ValueError, match="working size 10x10: .*needs inputs of at least 16x16"):
         segnet.load(size=(10, 10), precision="fp32")
+
+
+def test_checkpoints_get_the_permissions_a_plain_open_would_give(tmp_path):
+    import os
+    import stat
+
+    from segnet.checkpoint import atomic_save, atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_save({"x": 1}, tmp_path / "a.pt")
+        atomic_write_text(tmp_path / "b.json", "{}")
+        (tmp_path / "c.txt").write_text("plain")
+    finally:
+        os.umask(old)
+    modes = {name: stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("a.pt", "b.json", "c.txt")}
+    assert modes == {"a.pt": 0o644, "b.json": 0o644, "c.txt": 0o644}  # mkstemp alone would give 0o600

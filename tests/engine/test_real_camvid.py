@@ -3,8 +3,10 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import segnet
 from segnet.data import CamVid, cached_median_frequency_weights, eval_transform
@@ -13,12 +15,26 @@ from segnet.engine.loss import loss_normalizer, summed_cross_entropy
 ROOT = Path(os.environ.get("SEGNET_CAMVID", Path(__file__).resolve().parents[2] / ".." / "shared" / "camvid"))
 
 
+def _median_frequency_by_hand(folder: Path) -> np.ndarray:
+    """The paper's balancing straight from the label PNGs: freq(c) = pixels of c / pixels of the
+    images where c appears (void 11 left out), weight = median(freq) / freq."""
+    pixels, totals = np.zeros(11), np.zeros(11)
+    for path in sorted(folder.glob("*.png")):
+        label = np.asarray(Image.open(path))
+        counts = np.bincount(label[label < 11].ravel(), minlength=11)[:11]
+        pixels += counts
+        totals += np.where(counts > 0, counts.sum(), 0)
+    freq = pixels / totals
+    return np.median(freq) / freq
+
+
 @pytest.mark.skipif(not (ROOT / "train").is_dir(), reason=f"CamVid not found at {ROOT} (set SEGNET_CAMVID)")
 def test_loss_falls_on_camvid(tmp_path):
     torch.manual_seed(0)
     dataset = CamVid(ROOT, "train", transform=eval_transform((72, 96)))
     weights = cached_median_frequency_weights(CamVid(ROOT, "train"), tmp_path)
     assert weights.shape == (11,) and weights[3] < 1 < weights[10]  # road common, bicyclist rare
+    np.testing.assert_allclose(weights.numpy(), _median_frequency_by_hand(ROOT / "trainannot"), rtol=1e-5)
     images, labels = zip(*(dataset[i] for i in range(0, 40, 10)))
     images, labels = torch.stack(images), torch.stack(labels)
     model = segnet.create_model("segnet_basic", 11).train()

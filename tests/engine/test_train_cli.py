@@ -33,7 +33,12 @@ def test_run_directory_is_complete(tiny_camvid, tmp_path):
         assert (run / name).is_file(), name
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert all(float(r["val_miou"]) >= 0 for r in rows)
+    assert all(0 <= float(r["val_miou"]) <= 100 for r in rows)
+    # 8 frames, batch 2: 4 steps an epoch; each row's lr is the poly rate of its epoch's last step (3, 7 of 8)
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.05 * (1 - 3 / 8) ** 0.9, 0.05 * (1 - 7 / 8) ** 0.9],
+                                                           rel=1e-5)
+    losses = [float(r["train_loss"]) for r in rows]
+    assert all(0 < loss < 10 for loss in losses)
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == "segnet_basic" and config["size"] == [32, 48]
     last = torch.load(run / "last.pt", weights_only=True)

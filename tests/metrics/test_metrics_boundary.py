@@ -165,3 +165,27 @@ def test_per_class_bf_by_hand():
     assert 0 < per_class[0] <= 100
     class0_image2 = 2 * per_class[0] / 100 - 1.0  # per_class[0] averages image 1's 1.0 and image 2's F1
     assert meter.compute() == pytest.approx(100 * (1.0 + np.mean([class0_image2, 1.0, 0.0])) / 2)
+
+
+@pytest.mark.parametrize("shift, expected", [(4, 1.0), (5, 0.0)])
+def test_default_tolerance_is_the_papers_three_quarters_of_a_percent(shift, expected):
+    # 360 x 480: diagonal 600 px, so 0.75% is 4.5 px (1% would be 6 px, 7.5% 45 px). A boundary
+    # moved 4 px matches; moved 5 px it matches nothing at the default, though it would at 1%.
+    target = np.zeros((360, 480), dtype=np.int64)
+    target[:, 240:] = 1
+    pred = np.zeros_like(target)
+    pred[:, 240 + shift:] = 1
+    assert boundary_f1(pred, target, num_classes=2) == pytest.approx(expected)
+    assert BoundaryF1Meter(2).tolerance_ratio == boundary_f1.__defaults__[-1] == 0.0075
+
+
+def test_a_class_only_in_the_prediction_scores_zero_not_skipped():
+    from segnet.metrics.boundary import boundary_f1_per_class
+
+    target = _split(50)
+    pred = target.copy()
+    pred[10:20, 10:20] = 2  # a false-positive class: boundaries in the prediction only
+    f1, scored = boundary_f1_per_class(pred, target, num_classes=3)
+    assert scored.tolist() == [True, True, True] and f1[2] == 0.0
+    assert boundary_f1(pred, target, num_classes=3) == pytest.approx(f1.mean())
+    assert boundary_f1(pred, target, num_classes=3) < 2 / 3 + 1e-9  # the zero pulls the mean down

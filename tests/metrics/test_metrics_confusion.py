@@ -118,3 +118,16 @@ def test_helpful_errors():
         cm.update(torch.tensor([0, 3]), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="square"):
         metrics_from_confusion(np.zeros((2, 3)))
+
+
+def test_an_ignore_index_inside_the_class_range_is_dropped():
+    # 4 classes and ignore_index 2 (a dataset whose void label is a small number): pixels labelled 2
+    # never count, whatever was predicted for them; predictions of 2 elsewhere still count.
+    target = torch.tensor([0, 1, 2, 2, 3, 3, 1])
+    pred = torch.tensor([0, 2, 0, 3, 3, 1, 1])
+    cm = ConfusionMatrix(4, ignore_index=2)
+    cm.update(pred, target)
+    keep = target.numpy() != 2
+    expected = confusion_matrix(target.numpy()[keep], pred.numpy()[keep], labels=[0, 1, 2, 3])
+    np.testing.assert_array_equal(cm.matrix.numpy(), expected)
+    assert int(cm.matrix.sum()) == 5 and int(cm.matrix[2].sum()) == 0 and int(cm.matrix[:, 2].sum()) == 1

@@ -101,3 +101,21 @@ def test_unpool_rejects_mismatched_values():
     _, indices = compact_max_pool2d(torch.randn(1, 2, 8, 8))
     with pytest.raises(ValueError, match="indices recorded for"):
         compact_max_unpool2d(torch.randn(1, 2, 3, 3), indices)
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 13, 10), (1, 16, 6, 8)])
+def test_gradients_of_channels_last_inputs_match_torch(shape):
+    """Backward through pool and unpool on a channels-last tensor, against max_pool2d's on the same."""
+    torch.manual_seed(0)
+    base = torch.randn(*shape).to(memory_format=torch.channels_last)
+    ours, theirs = base.clone().requires_grad_(True), base.clone().requires_grad_(True)
+    pooled, indices = compact_max_pool2d(ours)
+    ref_pooled, ref_indices = torch_pool(theirs)
+    weight = torch.randn(pooled.shape)
+    out = compact_max_unpool2d(pooled * 2, indices)
+    ref = F.max_unpool2d(ref_pooled * 2, ref_indices, 2, 2, output_size=shape[-2:])
+    upstream = torch.randn(shape)
+    ((pooled * weight).sum() + (out * upstream).sum()).backward()
+    ((ref_pooled * weight).sum() + (ref * upstream).sum()).backward()
+    assert ours.grad.is_contiguous(memory_format=torch.channels_last) or ours.grad.is_contiguous()
+    assert torch.equal(ours.grad, theirs.grad)

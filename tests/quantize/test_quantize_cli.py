@@ -168,4 +168,4 @@ def test_segmenter_auto_picks_int8_for_a_calibrated_checkpoint(quantized, weight
     reference = Segmenter.load(output, precision="fp32").label(image)
     labels = segmenter.label(image)
     assert labels.shape == (HEIGHT, WIDTH)
-    assert (labels == reference).mean() > 0.5  # ~74% measured, see above
+    assert (labels == reference).mean() > 0.65  # ~74% measured, see above

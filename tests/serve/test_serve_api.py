@@ -1,4 +1,4 @@
-"""The JSON API against the model called directly: labels, colours, shares, model, samples, docs."""
+"""The JSON API against the model called directly: labels, colours, shares, model, samples, schema."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from PIL import Image
 
 from segnet.data import CAMVID
 from segnet.serve import create_app
+from segnet.serve.app import MAX_SAMPLES, list_samples
 
 
 def decode_png(data: bytes | str) -> np.ndarray:
@@ -64,6 +65,20 @@ def test_segment_format_png_returns_colour_image(client, segmenter, make_image):
     np.testing.assert_array_equal(decode_png(response.content), segmenter.colorize(expected))
 
 
+def test_segment_format_labels_returns_class_indices(client, segmenter, make_image):
+    # The live page's per-frame call: the raw labels, coloured in the page so classes can be hidden.
+    data = make_image(36, 52, "JPEG", seed=5)
+    response = client.post("/api/segment?format=labels", content=data, headers={"content-type": "image/jpeg"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert "inference;dur=" in response.headers["server-timing"]
+    labels = decode_png(response.content)
+    assert labels.dtype == np.uint8 and labels.shape == (36, 52)
+    np.testing.assert_array_equal(labels, segmenter.label(Image.open(io.BytesIO(data))))
+    assert client.post("/api/segment?format=gif", content=data,
+                       headers={"content-type": "image/jpeg"}).status_code == 422
+
+
 def test_exif_orientation_is_applied(client, make_image):
     # A camera JPEG stored landscape but tagged "rotate 90": browsers show it portrait, so must we.
     image = Image.open(io.BytesIO(make_image(30, 50)))
@@ -103,6 +118,31 @@ def test_samples_listed_and_served(client, samples_dir):
         assert response.status_code == 404 and "detail" in response.json()
 
 
+def test_samples_are_spread_across_sequences(tmp_path):
+    # CamVid-like names: neighbouring frames of a drive are near-duplicates, so take a few from each
+    # drive, evenly spaced, and alternate drives; a short drive gives its spare slots to the others.
+    sequences = {"0001TP": [f"0001TP_{i:06d}.png" for i in range(0, 600, 30)],
+                 "0006R0": [f"0006R0_f{i:05d}.png" for i in range(0, 900, 30)],
+                 "0016E5": [f"0016E5_{i:05d}.png" for i in range(0, 1200, 30)],
+                 "Seq05VD": ["Seq05VD_f00000.png", "Seq05VD_f00030.png"]}
+    for names in sequences.values():
+        for name in names:
+            (tmp_path / name).write_bytes(b"")
+    picked = list_samples(tmp_path)
+    assert len(picked) == MAX_SAMPLES == len(set(picked))
+    assert picked[:4] == ["0001TP_000090.png", "0006R0_f00090.png", "0016E5_00120.png", "Seq05VD_f00000.png"]
+    counts = {seq: sum(name.startswith(seq) for name in picked) for seq in sequences}
+    assert counts == {"0001TP": 4, "0006R0": 3, "0016E5": 3, "Seq05VD": 2} or sorted(counts.values()) == [2, 3, 3, 4]
+    for seq, names in sequences.items():  # evenly spaced within the drive, in order
+        chosen = [names.index(n) for n in picked if n.startswith(seq)]
+        assert chosen == sorted(chosen)
+        if len(chosen) > 2:
+            gaps = np.diff(chosen)
+            assert gaps.max() - gaps.min() <= 1 and chosen[0] > 0 and chosen[-1] < len(names) - 1
+    assert list_samples(tmp_path) == picked  # stable
+    assert list_samples(tmp_path, limit=3) == ["0001TP_000300.png", "0006R0_f00450.png", "0016E5_00600.png"]
+
+
 def test_no_samples_folder(make_client):
     with make_client() as client:
         assert client.get("/api/samples").json() == []
@@ -119,8 +159,14 @@ def test_page_static_files_and_openapi(client):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     for asset in ("/static/app.js", "/static/style.css"):
         assert asset in page.text
+    for asset in ("/static/app.js", "/static/live.js", "/static/labels.js", "/static/style.css"):
         assert client.get(asset).status_code == 200
+    assert "javascript" in client.get("/static/live.js").headers["content-type"]  # modules need a JS type
     assert "cdn" not in page.text.lower()
+    # Swagger UI and ReDoc would load their scripts from a CDN: they are not served, nor linked.
+    for path in ("/docs", "/redoc"):
+        assert client.get(path).status_code == 404
+        assert f'href="{path}' not in page.text
     schema = client.get("/openapi.json").json()
     body = schema["paths"]["/api/segment"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in body and "image/*" in body
