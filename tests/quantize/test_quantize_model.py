@@ -225,3 +225,19 @@ def test_every_registered_model_is_refused_or_close_to_float32(make_float_model,
     with torch.no_grad():
         stats = compare(int8(x), model(x))
     assert stats["relative_error"] < 0.1, stats
+
+
+@pytest.mark.parametrize("low, high", [(0.0, 1.0), (-2.0, 6.0), (0.5, 3.0), (-4.0, -1.0)])
+def test_grid_covers_exactly_the_calibrated_range_with_zero_on_it(low, high):
+    """255 steps from the range's low end (or 0) to its high end (or 0); zero is a grid point."""
+    from segnet.quantize import Grid
+
+    grid = Grid.covering(low, high)
+    lo, hi = min(low, 0.0), max(high, 0.0)
+    assert grid.scale == pytest.approx((hi - lo) / 255)
+    assert 0 <= grid.zero_point <= 255
+    assert grid.scale * (0 - grid.zero_point) == pytest.approx(lo, abs=grid.scale / 2)
+    assert grid.scale * (255 - grid.zero_point) == pytest.approx(hi, abs=grid.scale / 2)
+    values = torch.tensor([lo, 0.0, hi])
+    q = grid.quantize(values.view(1, 3, 1, 1)).view(-1)
+    assert q.tolist() == [0, grid.zero_point, 255]
