@@ -44,7 +44,7 @@ def test_missing_shipped_weights_is_a_clear_startup_error(monkeypatch, fake_uvic
     def no_weights():
         raise FileNotFoundError("/pkg/weights/camvid_segnet_basic.pt: no shipped weights in this install; "
                                 "pass --weights PATH to a checkpoint from segnet train")
-    monkeypatch.setattr("segnet.inference.default_weights_path", no_weights)
+    monkeypatch.setattr("segnet.weights.default_weights_path", no_weights)  # resolve_weights looks it up there
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("segnet serve: error: no model to serve:") and "--weights PATH" in err

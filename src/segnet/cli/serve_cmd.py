@@ -70,7 +70,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--sample-dir", "--samples", dest="samples", metavar="DIR",
-                   help="folder of sample frames offered on the page (first 12 images; default none)")
+                   help="folder of sample frames offered on the page (up to 12 images, spread across the "
+                   "sequences their names start with, e.g. CamVid's 0016E5_; default none)")
     p.add_argument("--device", default="cpu", help=f"{DEVICE_HELP} (default cpu)")
     p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's training size)")
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast (default none)")

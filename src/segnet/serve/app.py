@@ -54,7 +54,8 @@ SEGMENT_BODY_DOC: dict[str, Any] = {
     },
     "responses": {
         "200": {
-            "description": "JSON result, or with ?format=png the colour-coded labels as a PNG.",
+            "description": "JSON result; with ?format=png the colour-coded labels as a PNG; with "
+                           "?format=labels the class indices as a greyscale PNG (the live page's per-frame call).",
             "content": {
                 "application/json": {"schema": {"type": "object", "properties": {
                     "width": {"type": "integer"}, "height": {"type": "integer"},
@@ -99,12 +100,42 @@ class WorkerPools:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def list_samples(samples_dir: Path | None) -> list[str]:
-    """File names of the first few images in the samples folder (sorted, so stable)."""
+def sequence_of(name: str) -> str:
+    """'0016E5_07959.png' -> '0016E5': CamVid names start with their driving sequence."""
+    stem = Path(name).stem
+    return stem.rsplit("_", 1)[0] if "_" in stem else ""
+
+
+def spread(items: list[str], count: int) -> list[str]:
+    """``count`` items evenly spaced through ``items`` (the middle of each of ``count`` equal runs)."""
+    if count >= len(items):
+        return list(items)
+    return [items[(2 * i + 1) * len(items) // (2 * count)] for i in range(count)]
+
+
+def list_samples(samples_dir: Path | None, limit: int = MAX_SAMPLES) -> list[str]:
+    """Up to ``limit`` image names from the folder, varied: spread through each sequence, sequences interleaved.
+
+    Neighbouring video frames are near-duplicates, so the first dozen sorted names would show one
+    second of one drive. Each sequence (name prefix) gets an even share of the slots (a short one
+    gives its spare slots to the others), its picks are spread evenly through it, and the list takes
+    one from each sequence in turn. The result depends on the names only, so it is stable.
+    """
     if samples_dir is None:
         return []
-    names = sorted(p.name for p in samples_dir.iterdir() if p.is_file() and p.suffix.lower() in SAMPLE_SUFFIXES)
-    return names[:MAX_SAMPLES]
+    groups: dict[str, list[str]] = {}
+    for path in sorted(samples_dir.iterdir()):
+        if path.is_file() and path.suffix.lower() in SAMPLE_SUFFIXES:
+            groups.setdefault(sequence_of(path.name), []).append(path.name)
+    quota = dict.fromkeys(groups, 0)
+    free = min(limit, sum(map(len, groups.values())))
+    while free:  # deal the slots round-robin, skipping sequences already used up
+        for key, names in groups.items():
+            if free and quota[key] < len(names):
+                quota[key] += 1
+                free -= 1
+    picks = [spread(groups[key], quota[key]) for key in groups]
+    return [pick[i] for i in range(max(map(len, picks), default=0)) for pick in picks if i < len(pick)]
 
 
 async def read_body_capped(request: Request, max_bytes: int, slack: int = 0) -> bytes:
@@ -184,7 +215,9 @@ def create_app(segmenter: Segmenter, samples_dir: str | Path | None = None,
         yield
         pools.close()
 
-    app = FastAPI(title="SegNet demo", version="1", lifespan=lifespan,
+    # No /docs or /redoc: FastAPI's Swagger UI and ReDoc pages load their scripts from a CDN, so they
+    # are blank offline and would make the page reach outside the machine. /openapi.json stays.
+    app = FastAPI(title="SegNet demo", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Road-scene semantic segmentation with SegNet: upload an image, get "
                               "per-pixel class labels, a colour rendering and the share of each class.")
     app.state.segmenter = segmenter
@@ -249,8 +282,9 @@ def create_app(segmenter: Segmenter, samples_dir: str | Path | None = None,
 
     @app.post("/api/segment", summary="Segment an image", openapi_extra=SEGMENT_BODY_DOC)
     async def segment(request: Request,
-                      format: str = Query("json", pattern="^(json|png)$",
-                                          description="json (default) or png: the colour labels only")) -> Response:
+                      format: str = Query("json", pattern="^(json|png|labels)$",
+                                          description="json (default); png: the colour labels only; labels: the "
+                                                      "class indices as a greyscale PNG")) -> Response:
         if pending["admitted"] >= max_queue:
             pending["refused"] += 1
             retry = max(1, math.ceil(recent_inference_s[0] * pending["admitted"]))
@@ -287,6 +321,8 @@ def create_app(segmenter: Segmenter, samples_dir: str | Path | None = None,
         inferred = time.perf_counter()
         if format == "png":
             payload: Any = await in_pool("image", lambda: png_bytes(segmenter.colorize(labels)))
+        elif format == "labels":  # the page colours these itself, so classes can be hidden per frame
+            payload = await in_pool("image", lambda: png_bytes(labels))
         else:
             payload = await in_pool("image", lambda: {
                 "labels_png": png_base64(labels), "color_png": png_base64(segmenter.colorize(labels)),
@@ -296,7 +332,7 @@ def create_app(segmenter: Segmenter, samples_dir: str | Path | None = None,
                   "inference": inference_s, "encode": end - inferred, "total": end - start}
         timing_ms = {k: round(v * 1000, 2) for k, v in timing.items()}
         server_timing = ", ".join(f"{k};dur={v}" for k, v in timing_ms.items())
-        if format == "png":
+        if format in ("png", "labels"):
             return Response(payload, media_type="image/png", headers={"Server-Timing": server_timing})
         body = {"width": image.width, "height": image.height, **payload, "timing_ms": timing_ms}
         return JSONResponse(body, headers={"Server-Timing": server_timing})

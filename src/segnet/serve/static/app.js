@@ -1,124 +1,117 @@
-// SegNet demo page: sends the chosen image to /api/segment and draws input, labels and overlay.
-// The overlay is blended here on a canvas, so moving the opacity slider costs no request.
-"use strict";
+// SegNet demo page: a still image goes to /api/segment once and is drawn as input, labels and
+// overlay; a video or the webcam runs in live mode (live.js). The overlay is blended here, so the
+// opacity slider and the class toggles cost no request.
+
+import { Legend, Palette, composite, decodeLabels, paintLabels, sharesOf } from "./labels.js";
+import { LiveView } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
-const view = { model: null, input: null, color: null, labels: null, width: 0, height: 0, ticket: 0 };
+const VIDEO_NAME = /\.(webm|mp4|m4v|mov|mkv|ogv|ogg)$/i;
+const STILL_CANVASES = ["input-canvas", "color-canvas", "overlay-canvas"];
+
+// mode: "still" or "live"; still: { name, input, color, result } of the image shown, or null.
+const view = { model: null, palette: null, legend: null, live: null, mode: "still", still: null, ticket: 0 };
 
 function setState(state, message) {
   document.body.dataset.state = state;
   if (message !== undefined) $("status").textContent = message;
 }
 
+function setMode(mode) {
+  view.mode = mode;
+  document.body.dataset.mode = mode;
+}
+
+// An error leaves nothing of an earlier result on screen, so nothing can be mistaken for its answer.
+function clearResults() {
+  view.ticket++;
+  if (view.live) { view.live.stop("replaced"); view.live.clear(); }
+  if (view.still && view.still.input) view.still.input.close();
+  view.still = null;
+  for (const id of STILL_CANVASES) $(id).width = $(id).height = 0;
+  $("results").hidden = true;
+  $("toolbar").hidden = true;
+  if (view.legend) view.legend.fill(null);
+  fillTiming([["inference", null, " ms", true]]);
+  $("hover").textContent = "Point at the result to name a pixel's class.";
+}
+
 function showError(message) {
+  clearResults();
   $("error").textContent = message;
   $("error").hidden = false;
-  setState("error", "Segmentation failed; choose another image.");
+  setState("error", "Segmentation failed; choose another image or video.");
 }
 
 function formatBytes(n) {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(0)} MB` : `${Math.round(n / 1024)} KB`;
 }
 
-function rgb(color) {
-  return `rgb(${color[0]}, ${color[1]}, ${color[2]})`;
+function opacity() {
+  return Number($("opacity").value) / 100;
 }
 
-function buildLegend(classes) {
-  const list = $("legend");
-  list.replaceChildren();
-  for (const cls of classes) {
-    const item = document.createElement("li");
-    item.dataset.index = cls.index;
-    item.innerHTML = '<span class="swatch"></span><span class="name"></span><span class="share">–</span>' +
-      '<span class="bar"><span></span></span>';
-    item.querySelector(".swatch").style.background = rgb(cls.color);
-    item.querySelector(".name").textContent = cls.name;
-    item.querySelector(".bar span").style.background = rgb(cls.color);
-    item.querySelector(".bar span").style.width = "0%";
-    list.append(item);
-  }
-}
-
-function fillLegend(shares) {
-  for (const item of $("legend").children) {
-    const name = item.querySelector(".name").textContent;
-    const share = shares[name] ?? 0;
-    item.querySelector(".share").textContent = `${share.toFixed(1)}%`;
-    item.querySelector(".bar span").style.width = `${share}%`;
-    item.classList.toggle("absent", share === 0);
-  }
-}
-
-function fillTiming(timing, roundTrip) {
-  const rows = [["inference", timing.inference, true], ["decode", timing.decode], ["queue", timing.queue],
-    ["encode", timing.encode], ["server total", timing.total], ["round trip", roundTrip]];
+// rows: [name, value or null, unit, main?]
+function fillTiming(rows) {
   $("timing").replaceChildren();
-  for (const [name, ms, main] of rows) {
-    if (ms === undefined) continue;
+  for (const [name, value, unit, main] of rows) {
+    if (value === undefined) continue;
     const dt = document.createElement("dt");
     const dd = document.createElement("dd");
     dt.textContent = name;
-    dd.textContent = `${ms.toFixed(1)} ms`;
+    dd.textContent = value === null ? "–" : `${value.toFixed(1)}${unit}`;
     if (main) dt.className = dd.className = "main";
     $("timing").append(dt, dd);
   }
 }
 
-function loadImage(src) {
-  return new Promise((resolve, reject) => {
-    const image = new Image();
-    image.onload = () => resolve(image);
-    image.onerror = () => reject(new Error("the server's PNG could not be shown"));
-    image.src = src;
-  });
-}
-
-function sizeCanvas(id) {
+function sizeCanvas(id, width, height) {
   const canvas = $(id);
-  canvas.width = view.width;
-  canvas.height = view.height;
+  canvas.width = width;
+  canvas.height = height;
   return canvas.getContext("2d");
 }
 
 function drawOverlay() {
-  const alpha = Number($("opacity").value) / 100;
   $("opacity-value").textContent = `${$("opacity").value}%`;
-  if (!view.color) return;
-  const ctx = sizeCanvas("overlay-canvas");
-  if (view.input) ctx.drawImage(view.input, 0, 0, view.width, view.height);
-  ctx.globalAlpha = view.input ? alpha : 1;
-  ctx.drawImage(view.color, 0, 0, view.width, view.height);
-  ctx.globalAlpha = 1;
-  $("overlay-canvas").dataset.alpha = alpha.toFixed(2);
+  $("overlay-canvas").dataset.alpha = opacity().toFixed(2);
+  if (view.mode === "live") {
+    view.live.redraw();
+    return;
+  }
+  const still = view.still;
+  if (!still) return;
+  sizeCanvas("overlay-canvas", still.result.width, still.result.height);
+  const mask = paintLabels(document.createElement("canvas"), still.result, view.palette.visible);
+  composite($("overlay-canvas"), still.input, mask, opacity());
 }
 
-function labelsOf(image) {
-  // Class indices are the grey levels of labels_png; keep one byte per pixel for the hover readout.
-  const canvas = document.createElement("canvas");
-  canvas.width = view.width;
-  canvas.height = view.height;
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  ctx.drawImage(image, 0, 0);
-  const rgba = ctx.getImageData(0, 0, view.width, view.height).data;
-  const labels = new Uint8Array(view.width * view.height);
-  for (let i = 0; i < labels.length; i++) labels[i] = rgba[4 * i];
-  return labels;
+function currentResult() {
+  return view.mode === "live" ? view.live.result : view.still && view.still.result;
 }
 
 function showHover(event) {
-  if (!view.labels) return;
+  const result = currentResult();
+  if (!result) return;
   const box = event.currentTarget.getBoundingClientRect();
-  const x = Math.floor(((event.clientX - box.left) / box.width) * view.width);
-  const y = Math.floor(((event.clientY - box.top) / box.height) * view.height);
-  if (x < 0 || y < 0 || x >= view.width || y >= view.height) return;
-  const index = view.labels[y * view.width + x];
+  const x = Math.floor(((event.clientX - box.left) / box.width) * result.width);
+  const y = Math.floor(((event.clientY - box.top) / box.height) * result.height);
+  if (x < 0 || y < 0 || x >= result.width || y >= result.height) return;
+  const index = result.labels[y * result.width + x];
   const cls = view.model.classes[index];
   $("hover").textContent = cls ? `(${x}, ${y}): ${cls.name}` : `(${x}, ${y}): label ${index}`;
-  for (const item of $("legend").children) item.classList.toggle("hot", Number(item.dataset.index) === index);
+  view.legend.highlight(index);
+}
+
+function base64Blob(text) {
+  const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  return new Blob([bytes], { type: "image/png" });
 }
 
 async function segment(blob, name) {
+  view.live.stop("replaced");
+  view.live.clear();
+  setMode("still");
   const ticket = ++view.ticket;  // a newer choice wins over a slower older request
   $("error").hidden = true;
   setState("busy", `Segmenting ${name}…`);
@@ -131,7 +124,7 @@ async function segment(blob, name) {
     response = await fetch("/api/segment", { method: "POST", body: form });
     body = await response.json().catch(() => ({ detail: `HTTP ${response.status} ${response.statusText}` }));
   } catch (error) {
-    showError(`Could not reach the server: ${error.message}`);
+    if (ticket === view.ticket) showError(`Could not reach the server: ${error.message}`);
     return;
   }
   const roundTrip = performance.now() - started;
@@ -142,21 +135,89 @@ async function segment(blob, name) {
   }
   // The browser may not decode every format the server does (TIFF): then show the labels alone.
   const input = await createImageBitmap(blob).catch(() => null);
-  const [color, labels] = await Promise.all([
-    loadImage(`data:image/png;base64,${body.color_png}`),
-    loadImage(`data:image/png;base64,${body.labels_png}`),
-  ]);
+  const plain = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
+  const [color, result] = await Promise.all([
+    createImageBitmap(base64Blob(body.color_png), plain), decodeLabels(base64Blob(body.labels_png))]);
   if (ticket !== view.ticket) return;
-  Object.assign(view, { input, color, width: body.width, height: body.height });
-  view.labels = labelsOf(labels);
-  const inputCtx = sizeCanvas("input-canvas");
-  if (input) inputCtx.drawImage(input, 0, 0, view.width, view.height);
-  sizeCanvas("color-canvas").drawImage(color, 0, 0);
+  if (view.still && view.still.input) view.still.input.close();
+  view.still = { name, input, color, result };
+  const inputCtx = sizeCanvas("input-canvas", result.width, result.height);
+  if (input) inputCtx.drawImage(input, 0, 0, result.width, result.height);
+  sizeCanvas("color-canvas", result.width, result.height).drawImage(color, 0, 0);
   drawOverlay();
-  fillLegend(body.shares);
-  fillTiming(body.timing_ms, roundTrip);
+  view.legend.fill(view.model.classes.map((cls) => body.shares[cls.name] ?? 0));
+  const t = body.timing_ms;
+  fillTiming([["inference", t.inference, " ms", true], ["decode", t.decode, " ms"], ["queue", t.queue, " ms"],
+    ["encode", t.encode, " ms"], ["server total", t.total, " ms"], ["round trip", roundTrip, " ms"]]);
+  $("live").hidden = true;
   $("results").hidden = false;
-  setState("done", `${name}: ${body.width}×${body.height} px, inference ${body.timing_ms.inference.toFixed(1)} ms.`);
+  $("toolbar").hidden = false;
+  setState("done", `${name}: ${body.width}×${body.height} px, inference ${t.inference.toFixed(1)} ms.`);
+}
+
+async function startLive(start) {
+  view.ticket++;  // a still request still under way must not draw over live mode
+  if (view.still && view.still.input) view.still.input.close();
+  view.still = null;
+  $("error").hidden = true;
+  $("results").hidden = true;
+  $("toolbar").hidden = false;
+  view.legend.fill(null);
+  setMode("live");
+  setState("live", "Starting live mode…");
+  await start();
+}
+
+function liveHooks() {
+  return {
+    palette: view.palette,
+    opacity,
+    onStatus: (text) => setState(view.live.running ? "live" : document.body.dataset.state, text),
+    onError: (text) => showError(text),
+    onFrame: (result, stats) => {
+      view.legend.fill(sharesOf(result.labels, view.model.num_classes));
+      const t = stats.timing;
+      fillTiming([["frames/s", stats.fps, "", true], ["inference", stats.inference, " ms", true],
+        ["round trip", stats.roundTrip, " ms"], ["decode", t.decode, " ms"], ["queue", t.queue, " ms"],
+        ["encode", t.encode, " ms"]]);
+      if (document.body.dataset.state === "live") {
+        $("status").textContent = `Live: ${$("live-source").textContent}, ${stats.frames} frames segmented.`;
+      }
+    },
+    onStop: (reason) => {
+      const frames = $("live").dataset.frames;
+      const fps = Number($("live").dataset.fps).toFixed(1);
+      const why = reason === "ended" ? "Video ended" : reason === "camera ended" ? "Camera stopped" : "Stopped";
+      setState("done", `${why}: ${frames} frames segmented, last ${fps} frames/s.`);
+    },
+  };
+}
+
+function stemOf(name) {
+  return (name || "segnet").replace(/\.[^.]*$/, "").replace(/[^\w.-]+/g, "_") || "segnet";
+}
+
+// <a download> links: the PNG is made from the canvas when clicked, so it is exactly what is shown.
+function wireDownload(id, suffix, pick) {
+  const link = $(id);
+  link.addEventListener("click", (event) => {
+    const canvas = pick();
+    if (!canvas || !canvas.width) { event.preventDefault(); return; }
+    const name = view.mode === "live" ? `${$("live-source").textContent}-frame${$("live").dataset.frames}`
+      : view.still.name;
+    link.download = `${stemOf(name)}-${suffix}.png`;
+    link.href = canvas.toDataURL("image/png");
+  });
+}
+
+function isVideo(file) {
+  return file.type.startsWith("video/") || (!file.type && VIDEO_NAME.test(file.name));
+}
+
+function open(file) {
+  if (!file) return;
+  if (isVideo(file)) startLive(() => view.live.startFile(file, $("live-loop").checked));
+  else segment(file, file.name);
 }
 
 async function loadSamples() {
@@ -184,8 +245,7 @@ async function loadSamples() {
 function wireInputs() {
   const drop = $("drop");
   $("file").addEventListener("change", () => {
-    const file = $("file").files[0];
-    if (file) segment(file, file.name);
+    open($("file").files[0]);
     $("file").value = "";  // choosing the same file again still fires "change"
   });
   for (const kind of ["dragenter", "dragover"]) {
@@ -194,19 +254,22 @@ function wireInputs() {
   for (const kind of ["dragleave", "drop"]) drop.addEventListener(kind, () => drop.classList.remove("over"));
   drop.addEventListener("drop", (event) => {
     event.preventDefault();
-    const file = event.dataTransfer.files[0];
-    if (file) segment(file, file.name);
+    open(event.dataTransfer.files[0]);
   });
   document.addEventListener("paste", (event) => {
     const file = [...event.clipboardData.files].find((f) => f.type.startsWith("image/"));
     if (file) segment(file, file.name || "pasted image");
   });
+  $("webcam").addEventListener("click", () => startLive(() => view.live.startCamera()));
+  $("live-stop").addEventListener("click", () => view.live.stop("stopped"));
   $("opacity").addEventListener("input", drawOverlay);
-  for (const id of ["input-canvas", "color-canvas", "overlay-canvas"]) $(id).addEventListener("mousemove", showHover);
+  for (const id of [...STILL_CANVASES, "live-canvas"]) $(id).addEventListener("mousemove", showHover);
+  wireDownload("download-mask", "mask", () => (view.mode === "live" ? view.live.colourMask() : $("color-canvas")));
+  wireDownload("download-overlay", "overlay", () => $(view.mode === "live" ? "live-canvas" : "overlay-canvas"));
 }
 
 async function init() {
-  wireInputs();
+  setMode("still");
   try {
     view.model = await (await fetch("/api/model")).json();
   } catch (error) {
@@ -214,11 +277,18 @@ async function init() {
     return;
   }
   const m = view.model;
-  const size = m.input_size ? `${m.input_size[0]}×${m.input_size[1]}` : "native size";
-  $("model-badge").textContent = `${m.name} · ${m.num_classes} classes · runs at ${size} · ${m.device}`;
-  $("limits").textContent = `PNG, JPEG, WebP… up to ${formatBytes(m.limits.max_bytes)}, ` +
-    `${(m.limits.max_pixels / 1e6).toFixed(1)} megapixels`;
-  buildLegend(m.classes);
+  const size = m.input_size ? `${m.input_size[0]}×${m.input_size[1]} px` : "each image's own size";
+  $("model-badge").textContent = `${m.name} · ${m.precision} · working size ${size} · ${m.num_classes} classes · ${m.device}`;
+  $("model-badge").title = "model · precision that runs · size (height×width) images are resized to · classes · device";
+  $("limits").textContent = `Images: PNG, JPEG, WebP… up to ${formatBytes(m.limits.max_bytes)}, ` +
+    `${(m.limits.max_pixels / 1e6).toFixed(1)} megapixels. Videos: WebM, or whatever this browser plays.`;
+  view.palette = new Palette(m.classes);
+  view.legend = new Legend($("legend"), view.palette, drawOverlay);
+  view.live = new LiveView({
+    section: $("live"), video: $("live-video"), canvas: $("live-canvas"), fps: $("live-fps"),
+    latency: $("live-latency"), roundTrip: $("live-roundtrip"), frames: $("live-frames"), source: $("live-source"),
+  }, liveHooks());
+  wireInputs();
   setState("ready");
   await loadSamples().catch(() => { $("samples-box").hidden = true; });
 }
