@@ -202,10 +202,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated areas (pooling, metrics, balancing, transforms, trainer, "
                         "checkpoint, optimize, quantize)")
+    parser.add_argument("--match", help="only mutants whose description contains this text")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per mutant's test run (default 900)")
     args = parser.parse_args()
-    chosen = [m for m in MUTANTS if not args.only or m.area in args.only.split(",")]
+    chosen = [m for m in MUTANTS if (not args.only or m.area in args.only.split(","))
+              and (not args.match or args.match in m.what)]
     if args.list:
         for m in chosen:
             print(f"{m.area:<11}{m.module:<22}{m.what}{'  (equivalent)' if m.equivalent else ''}")
