@@ -169,7 +169,7 @@ MUTANTS = [
     Mutant("quantize", "quantize.py", "        low, high = min(low, 0.0), max(high, 0.0)", "        low, high = low, high",
            QUANT, "zero not kept on the grid"),
     Mutant("quantize", "quantize.py", "        low = 0.0 if relu else float(x.min())", "        low = float(x.min())",
-           QUANT, "ReLU outputs calibrated from their pre-activation minimum", equivalent=True),
+           QUANT, "ReLU outputs calibrated from their pre-activation minimum"),
     Mutant("quantize", "quantize.py", "        old[0], old[1] = min(old[0], low), max(old[1], high)",
            "        old[0], old[1] = low, high", QUANT, "ranges of the last batch only"),
 ]
