@@ -153,3 +153,91 @@ def test_the_server_answers_each_bad_upload_with_a_4xx_and_stays_up(corpus, chec
     assert response.json()["detail"] and "\n" not in response.json()["detail"]
     ok = client.post("/api/segment", files={"file": ("good.png", _png_bytes(GOOD), "image/png")})
     assert ok.status_code == 200
+
+
+# --- unusual but valid images: the same labels through every way in --------------------------
+
+
+def _unusual_files(folder: Path) -> dict[str, Path]:
+    """16-bit grey, palette, CMYK and an EXIF-rotated JPEG: all readable, none plain 8-bit RGB."""
+    grey8 = GOOD[..., 0]
+    files = {}
+    files["grey16.png"] = folder / "grey16.png"
+    Image.fromarray(grey8.astype(np.uint16) * 257).save(files["grey16.png"])
+    files["palette.png"] = folder / "palette.png"
+    Image.fromarray(GOOD).quantize(64).save(files["palette.png"])
+    files["cmyk.jpg"] = folder / "cmyk.jpg"
+    Image.fromarray(GOOD).convert("CMYK").save(files["cmyk.jpg"], quality=95)
+    files["rotated.jpg"] = folder / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
+    Image.fromarray(GOOD).save(files["rotated.jpg"], quality=95, exif=exif)
+    return files
+
+
+def test_unusual_images_get_the_same_labels_from_the_api_the_cli_and_the_server(checkpoint, tmp_path):
+    pytest.importorskip("fastapi")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    from segnet.serve import create_app
+
+    folder = tmp_path / "unusual"
+    folder.mkdir()
+    files = _unusual_files(folder)
+    model = segnet.load(checkpoint, tta="none")
+    assert main(["predict", str(folder), "--weights", str(checkpoint), "--output", str(tmp_path / "out"),
+                 "--no-progress", "--tta", "none"]) == 0
+    client = TestClient(create_app(model))
+    for name, path in files.items():
+        api = model.predict(path).labels
+        cli = np.asarray(Image.open(tmp_path / "out" / "labels" / f"{path.stem}.png"))
+        response = client.post("/api/segment?format=labels", files={"file": (name, path.read_bytes(), "image/png")})
+        assert response.status_code == 200, response.text
+        server = np.asarray(Image.open(io.BytesIO(response.content)))
+        np.testing.assert_array_equal(cli, api, err_msg=name)
+        np.testing.assert_array_equal(server, api, err_msg=name)
+    assert model.predict(files["rotated.jpg"]).labels.shape == (64, 48)  # EXIF applied: upright
+    grey8 = model.predict(np.repeat(GOOD[..., :1], 3, axis=2)).labels
+    np.testing.assert_array_equal(model.predict(files["grey16.png"]).labels, grey8)  # 16-bit scaled, not white
+
+
+def test_a_label_file_that_does_not_fit_its_image_is_named(tmp_path, checkpoint, capsys):
+    root = tmp_path / "camvid"
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        (root / f"{split}annot").mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(GOOD).save(root / split / f"seq_{i:03d}.png")
+            size = (40, 30) if i == 1 else (64, 48)
+            Image.fromarray(np.zeros(size[::-1], np.uint8)).save(root / f"{split}annot" / f"seq_{i:03d}.png")
+    code = main(["evaluate", "--weights", str(checkpoint), "--data-root", str(root), "--output",
+                 str(tmp_path / "eval"), "--no-progress", "--no-bf"])
+    _one_line_error(capsys, code, "seq_001.png")
+    code = main(["train", "--model", "segnet_basic", "--data-root", str(root), "--size", "48x64", "--epochs", "1",
+                 "--batch-size", "2", "--workers", "0", "--no-progress", "--run-dir", str(tmp_path / "run")])
+    _one_line_error(capsys, code, "seq_001.png")
+
+
+def test_unwritable_outputs_are_refused_before_any_work(checkpoint, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    image = tmp_path / "frame.png"
+    Image.fromarray(GOOD).save(image)
+    root = _camvid_with(tmp_path / "camvid", image)
+    inside = blocker / "out"
+    commands = {
+        "predict": ["predict", str(image), "--weights", str(checkpoint), "--output", str(inside), "--no-progress"],
+        "evaluate": ["evaluate", "--weights", str(checkpoint), "--data-root", str(root), "--output", str(inside),
+                     "--no-progress"],
+        "train": ["train", "--model", "segnet_basic", "--data-root", str(root), "--size", "48x64", "--epochs", "1",
+                  "--workers", "0", "--no-progress", "--run-dir", str(inside)],
+        "quantize": ["quantize", "--weights", str(checkpoint), "--data-root", str(root), "--output",
+                     str(inside / "q.pt")],
+        "export": ["export", "--weights", str(checkpoint), "--output", str(inside / "m.onnx")],
+    }
+    for name, argv in commands.items():
+        code = main(argv)
+        line = _one_line_error(capsys, code, str(blocker))
+        assert name in line
+    assert blocker.read_text() == "not a folder"
