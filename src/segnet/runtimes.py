@@ -107,11 +107,12 @@ class Pt2Model(nn.Module):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
-        self.program = torch.export.load(str(path)).module()
+        # Kept out of the module tree: an exported program refuses train()/eval() calls.
+        self._program = (torch.export.load(str(path)).module(),)
 
     def forward(self, x: Tensor) -> Tensor:
         with torch.no_grad():
-            return self.program(x.float())
+            return self._program[0](x.float())
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

@@ -40,7 +40,7 @@ def static_basic(basic_checkpoint, tmp_path_factory, run_cli):
 def test_cli_export_and_check(static_basic):
     path, out = static_basic
     assert path.is_file()
-    assert "exported segnet_basic (static 1x45x61)" in out
+    assert "exported segnet_basic (static 1x45x61, fp32)" in out
     line = next(l for l in out.splitlines() if l.startswith("check 1x45x61:"))
     assert "max |logit difference|" in line and "argmax agreement" in line
 

@@ -21,7 +21,7 @@ def dynamic_pt2(basic_checkpoint, tmp_path_factory, run_cli):
 
 def test_cli_checks_two_sizes(dynamic_pt2):
     _, out = dynamic_pt2
-    assert "exported segnet_basic (dynamic batch/height/width)" in out
+    assert "exported segnet_basic (dynamic batch/height/width, fp32)" in out
     lines = [line for line in out.splitlines() if line.startswith("check ")]
     assert [line.split(":")[0] for line in lines] == ["check 1x48x64", "check 1x57x79"]  # 2nd: odd
     assert all(line.endswith("argmax agreement 100.00%") for line in lines)
