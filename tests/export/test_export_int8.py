@@ -8,6 +8,10 @@ padding). Inputs are smooth random scenes, so the test needs no dataset.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -82,31 +86,26 @@ def test_onnxruntime_quantize_static_at_its_defaults_keeps_the_labels(shipped_on
     assert _agreement(reference, int8) > 0.9
 
 
-def test_segnet_int8_onnx_and_openvino_exports_run_through_segnet_load(shipped_onnx, tmp_path):
-    from segnet.deploy import export_openvino, quantize_onnx
-    from segnet.export import read_onnx_metadata
+def test_segnet_int8_onnx_export_runs_through_segnet_load(shipped_onnx, tmp_path):
+    from segnet.deploy import quantize_onnx
 
     calibration, frames = _scenes(8, 0), _scenes(4, 2)
     reference = _run(ort.InferenceSession(str(shipped_onnx), providers=["CPUExecutionProvider"]), frames)
-    int8_onnx = quantize_onnx(shipped_onnx, tmp_path / "int8.onnx", calibration)
-    exports = {"onnx-int8": int8_onnx}
-    if segnet.extras.missing_modules("openvino") == []:
-        meta = read_onnx_metadata(shipped_onnx)
-        exports["ov-fp32"] = export_openvino(shipped_onnx, tmp_path / "fp32.xml", meta)
-        exports["ov-int8"] = export_openvino(shipped_onnx, tmp_path / "int8.xml", meta, calibration)
-    for name, path in exports.items():
-        model = segnet.load(path, tta="none")
-        assert model.precision == ("fp32" if name.endswith("fp32") else "int8"), name
-        assert model.size == SIZE and model.classes.names[0] == "Sky"
-        outputs = [model.model(torch.from_numpy(x)).numpy() for x in frames]
-        floor = 0.999 if name.endswith("fp32") else 0.9
-        assert _agreement(reference, outputs) > floor, name
-    fp32_in_openvino = segnet.load(shipped_onnx, tta="flip", backend="openvino") if "ov-fp32" in exports else None
-    if fp32_in_openvino is not None:  # a flip batch of 2 through a batch-1 export: split and joined back
-        image = (np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8)
-        torch_model = segnet.load(default_weights_path(), precision="fp32", tta="flip", size=SIZE)
-        agree = (fp32_in_openvino.predict(image).labels == torch_model.predict(image).labels).mean()
-        assert agree > 0.99
+    model = segnet.load(quantize_onnx(shipped_onnx, tmp_path / "int8.onnx", calibration), tta="none")
+    assert model.precision == "int8" and model.backend == "onnxruntime"
+    assert model.size == SIZE and model.classes.names[0] == "Sky"
+    outputs = [model.model(torch.from_numpy(x)).numpy() for x in frames]
+    assert _agreement(reference, outputs) > 0.9
+
+
+def test_openvino_fp32_and_int8_exports_run_through_segnet_load(shipped_onnx, tmp_path):
+    if segnet.extras.missing_modules("openvino"):
+        pytest.skip("openvino/nncf not installed: pip install 'segnet[openvino]'")
+    # Its own interpreter: see openvino_check.py.
+    result = subprocess.run([sys.executable, str(Path(__file__).with_name("openvino_check.py")),
+                             str(shipped_onnx), str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "openvino exports ok" in result.stdout
 
 
 def test_exported_files_are_refused_with_a_reason(shipped_onnx, tmp_path):
