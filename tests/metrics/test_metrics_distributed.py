@@ -55,9 +55,9 @@ def _single(pred, target):
 
 
 def test_all_reduce_sums_across_two_processes(tmp_path):
-    # The two ranks are spawned from a fresh interpreter: once in a full suite run, spawning them
-    # from the test process itself (by then holding the threads of ONNX Runtime, OpenVINO and
-    # servers of earlier tests) crashed that process, taking the rest of the suite with it.
+    # The two ranks are spawned from a fresh interpreter, apart from whatever earlier tests left in
+    # the suite's process (a crash there once looked like this test's; it was OpenVINO's, see
+    # tests/export/openvino_check.py).
     result = subprocess.run([sys.executable, __file__, str(tmp_path / "dist_init")], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
