@@ -15,11 +15,29 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pathlib import Path
+
+from .checkpoint import LoadedModel, load_model
 from .optimize import prepare_float, resolve_precision
 from .quantize import quantize_model
 from .runtimes import BACKENDS, default_backend, is_exported, load_exported
 
-__all__ = ["BACKENDS", "default_backend", "is_exported", "load_exported", "prepare_for_inference"]
+__all__ = ["BACKENDS", "default_backend", "is_exported", "load_any", "load_exported", "prepare_for_inference"]
+
+
+def load_any(path: str | Path, backend: str | None = None, device: torch.device = torch.device("cpu"),
+             expect_num_classes: int | None = None) -> LoadedModel:
+    """A checkpoint (runs in torch on ``device``) or an exported file (runs in its runtime, on the CPU)."""
+    if is_exported(path):
+        if device.type != "cpu":
+            raise ValueError(f"{path}: exported models run on the CPU here, not on {device}")
+        loaded = load_exported(path, backend)
+        if expect_num_classes is not None and loaded.spec.num_classes != expect_num_classes:
+            raise ValueError(f"{path}: {loaded.spec.num_classes} classes, the dataset has {expect_num_classes}")
+        return loaded
+    if backend not in (None, "torch"):
+        raise ValueError(f"{path}: a checkpoint runs in torch; export it to run it in {backend} (segnet export)")
+    return load_model(path, expect_num_classes=expect_num_classes, map_location=device)
 
 
 def prepare_for_inference(

@@ -15,14 +15,13 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from .checkpoint import LoadedModel, load_model
+from .checkpoint import LoadedModel
 from .data.io import IMAGE_EXTENSIONS, as_rgb8, read_rgb
 from .devices import resolve_device
 from .models import mc_dropout_predict
-from .backends import prepare_for_inference
+from .backends import load_any, prepare_for_inference
 from .optimize import resolve_precision
 from .results import Result, blend
-from .runtimes import is_exported, load_exported
 from .sources import collect_sources
 from .weights import resolve_weights
 
@@ -226,14 +225,7 @@ class Segmenter:
         """Load a checkpoint from ``segnet train``, a known name (``camvid``) or the shipped model (None),
         or a file from ``segnet export`` (.onnx, .xml, .pt2) in its runtime (``backend`` overrides)."""
         resolved = resolve_device(device)
-        path = resolve_weights(weights)
-        if is_exported(path):
-            loaded = load_exported(path, backend)
-        elif backend not in (None, "torch"):
-            raise ValueError(f"{path}: a checkpoint runs in torch; export it to run it in {backend} "
-                             "(segnet export)")
-        else:
-            loaded = load_model(path, map_location=resolved)
+        loaded = load_any(resolve_weights(weights), backend, resolved)
         return cls(loaded, resolved, size, amp, precision, optimize, tta)
 
     @torch.no_grad()
@@ -296,15 +288,16 @@ class Segmenter:
                     warnings.warn(f"skipping {path}: {str(error).removeprefix(f'{path}: ')}", stacklevel=3)
                     continue
                 chunk.append((array, path))
-            for (array, path), outcome in zip(chunk, self._run_chunk([a for a, _ in chunk], return_probs, skip_bad)):
+            for (array, path), outcome in zip(chunk, self.run_arrays([a for a, _ in chunk], return_probs, skip_bad)):
                 if isinstance(outcome, str):
                     warnings.warn(f"skipping {path}: {outcome}", stacklevel=3)
                     continue
                 labels, probs, ms = outcome
                 yield Result(labels, as_uint8(array), self.classes, probs, path, ms)
 
-    def _run_chunk(self, arrays: list[np.ndarray], return_probs: bool, skip_bad: bool) -> list:
-        """Per image (labels, probs, ms), or the reason it was skipped; same-size images share a call."""
+    def run_arrays(self, arrays: list[np.ndarray], return_probs: bool = False, skip_bad: bool = False) -> list:
+        """Per RGB array (labels, probs or None, ms), same-size images sharing a call; with ``skip_bad``
+        an image the model cannot take (too small at its native size) gets the reason as a string."""
         outcomes: list = [None] * len(arrays)
         by_size: dict[tuple[int, int], list[int]] = {}
         for i, array in enumerate(arrays):
@@ -330,7 +323,7 @@ class Segmenter:
     def predict_batch(self, images: Sequence["Image.Image | np.ndarray | Tensor"], return_probs: bool = False) -> list:
         """Label maps (HxW uint8) for in-memory images, same-size ones run as one batch; with
         ``return_probs`` a (labels, K x H x W probabilities) pair per image."""
-        outcomes = self._run_chunk([rgb_array(image) for image in images], return_probs, skip_bad=False)
+        outcomes = self.run_arrays([rgb_array(image) for image in images], return_probs, skip_bad=False)
         return [(labels, probs) if return_probs else labels for labels, probs, _ in outcomes]
 
     @torch.no_grad()

@@ -153,20 +153,14 @@ def _read_batch(paths: Sequence[Path], on_skip: SkipHandler) -> list[tuple[int, 
 
 def _label_batch(segmenter: Segmenter, batch: list[tuple[int, np.ndarray]], chunk: Sequence[Path],
                  skip: SkipHandler) -> tuple[list[tuple[int, np.ndarray]], list[np.ndarray]]:
-    """Labels of a read batch; if the model refuses it (an image too small at its native size), the
-    images run one by one and those it cannot take are skipped."""
-    try:
-        return batch, segmenter.predict_batch([image for _, image in batch])
-    except ValueError:
-        if segmenter.size is not None:  # at a working size every image fits: a real error
-            raise
+    """Labels of a read batch; images the model cannot take (too small at their native size) are skipped."""
     kept, results = [], []
-    for i, image in batch:
-        try:
-            results.append(segmenter.label(image))
+    for (i, image), outcome in zip(batch, segmenter.run_arrays([image for _, image in batch], skip_bad=True)):
+        if isinstance(outcome, str):
+            skip(chunk[i], outcome)
+        else:
             kept.append((i, image))
-        except ValueError as error:
-            skip(chunk[i], str(error))
+            results.append(outcome[0])
     return kept, results
 
 

@@ -12,16 +12,7 @@ from segnet.cli.main import main
 from segnet.engine.samples import error_map, evenly_spaced
 from segnet.data import CAMVID_CLASSES
 
-COMMON = ["--model", "segnet_basic", "--size", "32x48", "--batch-size", "2", "--workers", "0",
-          "--no-progress", "--lr", "0.05"]
-
-
-def train_args(root, run_dir, *extra):
-    return ["train", "--data-root", str(root), "--run-dir", str(run_dir), *COMMON, *extra]
-
-
-def weights(path):
-    return torch.load(path, weights_only=True)["state_dict"]
+from test_train_cli import train_args, weights  # the same tiny run settings (tests/engine is on sys.path)
 
 
 def test_header_resume_line_and_validation_samples(tiny_camvid, tmp_path, capsys):

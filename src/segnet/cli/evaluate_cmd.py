@@ -10,10 +10,9 @@ from pathlib import Path
 from ..devices import DEVICE_HELP, resolve_device
 from ..data import build_dataset, eval_transform, select_sequences
 from ..engine.samples import SampleCollector, evenly_spaced, write_panel
-from ..engine import evaluate_model, format_report, load_model
+from ..engine import evaluate_model, format_report
 from ..engine.reports import write_evaluation_files
-from ..backends import prepare_for_inference
-from ..runtimes import is_exported, load_exported
+from ..backends import is_exported, load_any, prepare_for_inference
 from ..weights import resolve_weights
 from ..checkpoint import atomic_write_text
 from .common import add_backend_argument, add_precision_argument, add_tta_argument, dataset_options, parse_size, writable_dir
@@ -66,17 +65,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     weights = resolve_weights(args.weights)
     exported = is_exported(weights)
-    if exported:
-        if device.type != "cpu":
-            raise ValueError(f"{weights}: exported models run on the CPU here, not on {device}")
-        loaded = load_exported(weights, args.backend)
-        if loaded.spec.num_classes != dataset.classes.num_classes:
-            raise ValueError(f"{weights}: {loaded.spec.num_classes} classes, the dataset has "
-                             f"{dataset.classes.num_classes}")
-    elif args.backend not in (None, "torch"):
-        raise ValueError(f"{weights}: a checkpoint runs in torch; export it to run it in {args.backend}")
-    else:
-        loaded = load_model(weights, expect_num_classes=dataset.classes.num_classes, map_location=device)
+    loaded = load_any(weights, args.backend, device, expect_num_classes=dataset.classes.num_classes)
     if loaded.classes.names != dataset.classes.names:
         raise ValueError(f"{weights}: trained on classes {list(loaded.classes.names)[:3]}..., "
                          f"the dataset has {list(dataset.classes.names)[:3]}...")

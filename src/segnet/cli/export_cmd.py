@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if output.is_dir():
         raise ValueError(f"--output {output} is a folder; give a file name ending in {output.suffix or '.onnx'}")
     writable_file(output, "--output")
-    weights = resolve_weights(args.weights)
+    weights = source
     loaded = load_model(weights)
     size = parse_size(args.size) if args.size else loaded.size
     if size is None:
