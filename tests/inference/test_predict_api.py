@@ -102,7 +102,7 @@ def test_result_plot_save_and_shares(model, tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(written["overlay"])), result.plot())
     assert "48x64" in repr(result) and "camvid" in repr(result)
     text = repr(model)
-    assert "segnet_basic" in text and "fp32" in text and "180x240" in text
+    assert "segnet_basic" in text and "fp32" in text and "360x480" in text
 
 
 def test_bad_inputs_are_named(model, tmp_path):

@@ -37,7 +37,7 @@ def test_shipped_checkpoint_is_calibrated():
 def test_shipped_model_int8_matches_float32_on_camvid_val():
     fp32 = Segmenter.load(precision="fp32")
     int8 = Segmenter.load(precision="int8")
-    assert int8.precision == "int8" and int8.size == fp32.size  # the checkpoint's size (180x240)
+    assert int8.precision == "int8" and int8.size == fp32.size  # the checkpoint's size (360x480)
     scores = {"fp32": ConfusionMatrix(11, 11), "int8": ConfusionMatrix(11, 11)}
     same = total = 0
     frames = sorted((CAMVID / "val").glob("*.png"))[::10]

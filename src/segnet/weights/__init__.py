@@ -28,7 +28,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
     entry.name: entry
     for entry in (
         KnownWeights("camvid", DEFAULT_WEIGHTS, "segnet_basic", "camvid",
-                     "CamVid road scenes, 11 classes, 180x240 working size, int8-calibrated (docs/model_card.md)"),
+                     "CamVid road scenes, 11 classes, 360x480 working size, int8-calibrated (docs/model_card.md)"),
     )
 }
 ALIASES = {"camvid_segnet_basic": "camvid", "camvid-segnet-basic": "camvid", "default": "camvid"}
