@@ -129,3 +129,16 @@ def test_dropout_placement(name, expected):
 def test_unknown_model_lists_known_ones():
     with pytest.raises(ValueError, match="known models: .*segnet_basic"):
         segnet.create_model("segnet_large", 11)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 7])
+@pytest.mark.parametrize("size", [3, 5])
+def test_input_lrn_matches_torch(channels, size):
+    """The shortcut (one divisor when the window spans every channel) equals torch's LRN; wider
+    inputs go through torch's own."""
+    from segnet.models.layers import InputLocalResponseNorm
+
+    x = torch.randn(2, channels, 9, 11, generator=torch.Generator().manual_seed(channels)) * 40
+    ours = InputLocalResponseNorm(size=size, alpha=1e-2, beta=0.75, k=1.0)
+    reference = torch.nn.LocalResponseNorm(size=size, alpha=1e-2, beta=0.75, k=1.0)
+    torch.testing.assert_close(ours(x), reference(x), rtol=1e-6, atol=1e-6)

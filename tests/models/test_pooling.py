@@ -119,3 +119,38 @@ def test_gradients_of_channels_last_inputs_match_torch(shape):
     ((ref_pooled * weight).sum() + (ref * upstream).sum()).backward()
     assert ours.grad.is_contiguous(memory_format=torch.channels_last) or ours.grad.is_contiguous()
     assert torch.equal(ours.grad, theirs.grad)
+
+
+@pytest.mark.parametrize("shape", [(1, 64, 9, 12), (2, 3, 7, 9), (1, 16, 23, 30)])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("fill", [0, 1, 131, 255])
+def test_uint8_maps_and_nonzero_fill_match_torch(shape, channels_last, fill):
+    """The int8 path pools uint8 maps and unpools them onto their zero point: values, positions
+    (ties included) and the filled map equal torch's on a float copy, wherever fill sits in 0..255."""
+    g = torch.Generator().manual_seed(fill + shape[1])
+    x = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    x[..., ::3, :] = 7  # runs of equal values: ties must go to the first in row-major order
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    pooled, indices = compact_max_pool2d(x)
+    ref_pooled, ref_indices = torch_pool(x.float())
+    assert pooled.dtype == torch.uint8 and torch.equal(pooled.float(), ref_pooled)
+    assert torch.equal(positions_to_flat_indices(indices), ref_indices)
+    unpooled = compact_max_unpool2d(pooled, indices, fill=fill)
+    ones = F.max_unpool2d(torch.ones_like(ref_pooled), ref_indices, 2, 2, output_size=shape[-2:])
+    values = F.max_unpool2d(ref_pooled, ref_indices, 2, 2, output_size=shape[-2:])
+    reference = torch.where(ones.bool(), values, torch.full_like(values, fill))
+    assert unpooled.dtype == torch.uint8 and torch.equal(unpooled.float(), reference)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_float_unpool_with_fill_and_negative_values(dtype):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 5, 8, 10, generator=g).to(dtype)
+    pooled, indices = compact_max_pool2d(x)
+    ref_pooled, ref_indices = torch_pool(x)
+    ones = F.max_unpool2d(torch.ones_like(ref_pooled), ref_indices, 2, 2, output_size=(8, 10)).bool()
+    for fill in (0.0, -1.5):
+        reference = torch.where(ones, F.max_unpool2d(ref_pooled, ref_indices, 2, 2, output_size=(8, 10)),
+                                torch.full_like(x, fill))
+        assert torch.equal(compact_max_unpool2d(pooled, indices, fill=fill), reference)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .fcn import crop_to, upsampler
-from .layers import ConvBNReLU
+from .layers import ConvBNReLU, InputLocalResponseNorm
 from .registry import register_model
 from .segnet import check_input
 from .segnet_basic import DEPTH, KERNEL, MIN_INPUT_SIZE, WIDTH, SegNetBasic
@@ -37,7 +37,7 @@ class _BasicEncoderNet(nn.Module):
     def __init__(self, in_channels: int) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.input_norm = nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=1.0)
+        self.input_norm = InputLocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=1.0)
         self.encoder = nn.ModuleList(
             ConvBNReLU(in_channels if i == 0 else WIDTH, WIDTH, KERNEL) for i in range(DEPTH)
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import ConvBNReLU, dropout_or_identity
+from .layers import ConvBNReLU, InputLocalResponseNorm, dropout_or_identity
 from .pooling import MaxPool2x2, MaxUnpool2x2
 from .registry import register_model
 from .segnet import check_input, encode_decode
@@ -33,7 +33,7 @@ class SegNetBasic(nn.Module):
         self.in_channels = in_channels
         self.num_classes = num_classes
         # The Caffe model's LRN on the raw input (local_size 5, alpha 1e-4, beta 0.75).
-        self.input_norm = nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=1.0)
+        self.input_norm = InputLocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=1.0)
         self.encoder = nn.ModuleList(
             ConvBNReLU(in_channels if i == 0 else WIDTH, WIDTH, KERNEL) for i in range(DEPTH)
         )
