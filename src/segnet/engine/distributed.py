@@ -30,7 +30,9 @@ def init_distributed(device_type: str) -> DistInfo:
     if world_size <= 1:
         return DistInfo()
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        # The loop also all-reduces small CPU tensors (loss sums, normalisers, confusion counts),
+        # which NCCL cannot carry: on GPUs, gloo takes the CPU tensors and NCCL the CUDA ones.
+        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if device_type == "cuda" else "gloo")
     info = DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
     if device_type == "cuda":
         torch.cuda.set_device(info.local_rank)
