@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 import segnet
 from segnet.benchmark import _proc_status_kib, _reset_peak_rss
-from segnet.calibration import spread
+from segnet.spacing import evenly_spaced
 from segnet.checkpoint import load_model
 from segnet.deploy import export_openvino, quantize_onnx
 from segnet.data import CamVid, default_root, eval_transform
@@ -99,7 +99,7 @@ def calibration_frames(name: str, size) -> list[torch.Tensor]:
     if (root / "train").is_dir():
         train = CamVid(root, "train", transform=eval_transform(None))
         return [F.interpolate(train[i][0][None], size=size, mode="bilinear", align_corners=False, antialias=True)
-                for i in spread(count, len(train))]
+                for i in evenly_spaced(count, len(train))]
     generator = torch.Generator().manual_seed(0)
     return [torch.randn(1, 3, *size, generator=generator) for _ in range(count)]
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import segnet.export as export
-from segnet.calibration import spread
+from segnet.spacing import evenly_spaced
 from segnet.checkpoint import load_model
 from segnet.data import CamVid, default_root, eval_transform
 from segnet.weights import default_weights_path
@@ -57,7 +57,7 @@ def main() -> None:
         return [F.interpolate(dataset[i][0][None], size=size, mode="bilinear", align_corners=False,
                               antialias=True).numpy() for i in indices]
 
-    calibration = frames("train", spread(16, 367))
+    calibration = frames("train", evenly_spaced(16, 367))
     test = frames("val", range(0, 101, 5))
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, quantize_static

@@ -12,12 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .data import build_dataset, eval_transform
-
-
-def spread(count: int, total: int) -> list[int]:
-    """``count`` indices spread evenly over ``range(total)``, the first and last included."""
-    count = min(count, total)
-    return sorted({round(i * (total - 1) / max(count - 1, 1)) for i in range(count)})
+from .spacing import evenly_spaced
 
 
 def calibration_images(dataset: str, root: str | None, split: str, count: int, size: tuple[int, int] | None,
@@ -27,7 +22,7 @@ def calibration_images(dataset: str, root: str | None, split: str, count: int, s
     frames = build_dataset(dataset, root, split, eval_transform(None, mean, std), 0, **options)
     if frames.classes.num_classes != num_classes:
         raise ValueError(f"{source}: {num_classes} classes, the dataset has {frames.classes.num_classes}")
-    for index in spread(count, len(frames)):
+    for index in evenly_spaced(count, len(frames)):
         image = frames[index][0][None]
         if size is not None and tuple(image.shape[-2:]) != tuple(size):
             image = F.interpolate(image, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)

@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from segnet.cli.main import main
-from segnet.engine.samples import error_map, evenly_spaced
+from segnet.engine.samples import error_map
+from segnet.spacing import evenly_spaced
 from segnet.data import CAMVID_CLASSES
 
 from test_train_cli import train_args, weights  # the same tiny run settings (tests/engine is on sys.path)

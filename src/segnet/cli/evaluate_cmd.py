@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..devices import DEVICE_HELP, resolve_device
 from ..data import build_dataset, eval_transform, select_sequences
-from ..engine.samples import SampleCollector, evenly_spaced, write_panel
+from ..engine.samples import SampleCollector, write_panel
+from ..spacing import evenly_spaced
 from ..engine import evaluate_model, format_report
 from ..engine.reports import write_evaluation_files
 from ..backends import is_exported, load_any, prepare_for_inference

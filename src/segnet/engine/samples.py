@@ -20,15 +20,6 @@ CORRECT_SHADE = 0.35  # correct pixels: the photo, darkened, so that the red err
 ERROR_COLOR = (255, 0, 0)
 
 
-def evenly_spaced(count: int, total: int) -> list[int]:
-    """``count`` indices spread over ``range(total)`` (all of them when there are fewer)."""
-    if count <= 0 or total <= 0:
-        return []
-    if count >= total:
-        return list(range(total))
-    return sorted({round(i * (total - 1) / (count - 1)) for i in range(count)}) if count > 1 else [total // 2]
-
-
 def denormalize(image: Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """A normalised CxHxW tensor back to HxWx3 uint8 (the first three channels: RGB)."""
     rgb = image[:3].detach().float().cpu()

@@ -38,7 +38,8 @@ from .evaluate import evaluate_model
 from .header import resume_line, run_header
 from .loss import loss_normalizer, summed_cross_entropy
 from .plots import plot_metrics
-from .samples import SampleCollector, evenly_spaced, write_panel
+from ..spacing import evenly_spaced
+from .samples import SampleCollector, write_panel
 from .tensorboard_log import TensorBoardLog
 
 METRICS_FIELDS = ["epoch", "step", "lr", "train_loss", "images_per_s", "epoch_seconds",
