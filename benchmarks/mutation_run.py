@@ -58,8 +58,16 @@ MUTANTS = [
            "right_wins_bottom = torch.ge(bottom_right, bottom_left)", POOL, "ties go to the later cell (bottom row)"),
     Mutant("pooling", "models/pooling.py", "bottom_wins = torch.gt(bottom, top)",
            "bottom_wins = torch.ge(bottom, top)", POOL, "ties go to the bottom row"),
-    Mutant("pooling", "models/pooling.py", "positions.add_(bottom_wins.view(torch.uint8), alpha=2)",
-           "positions.add_(bottom_wins.view(torch.uint8), alpha=1)", POOL, "row bit weighted 1 not 2"),
+    Mutant("pooling", "models/pooling.py", "positions.bitwise_or_(bottom_bit.bitwise_left_shift_(1))",
+           "positions.bitwise_or_(bottom_bit)", POOL, "row bit weighted 1 not 2"),
+    Mutant("pooling", "models/pooling.py", "positions = right_bottom.bitwise_xor_(right).bitwise_and_(bottom_bit).bitwise_xor_(right)",
+           "positions = right_bottom.bitwise_xor_(right).bitwise_xor_(right)", POOL, "column bit always the bottom row's"),
+    Mutant("pooling", "models/pooling.py", "mask = (positions ^ (3 - code)).add_(1).bitwise_right_shift_(2)",
+           "mask = (positions ^ code).add_(1).bitwise_right_shift_(2)", POOL, "window masks in reverse order"),
+    Mutant("pooling", "models/pooling.py", "shifted, background = source - fill, values.new_full((), fill)",
+           "shifted, background = source, values.new_full((), fill)", POOL, "uint8 unpooling adds fill to the values"),
+    Mutant("models", "models/layers.py", ".mul_(self.alpha / self.size)", ".mul_(self.alpha)",
+           ("models/test_models.py",), "LRN shortcut forgets to average over the window"),
     Mutant("pooling", "models/pooling.py", "_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))",
            "_OFFSETS = ((0, 0), (1, 0), (0, 1), (1, 1))", POOL, "window offsets transposed"),
     Mutant("pooling", "models/pooling.py", "padded = F.pad(x, (0, width % 2, 0, height % 2), value=value)",
@@ -200,7 +208,7 @@ def run_one(mutant: Mutant, scratch: Path, timeout: int) -> tuple[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="comma-separated areas (pooling, metrics, balancing, transforms, trainer, "
+    parser.add_argument("--only", help="comma-separated areas (pooling, models, metrics, balancing, transforms, trainer, "
                         "checkpoint, optimize, quantize)")
     parser.add_argument("--match", help="only mutants whose description contains this text")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
