@@ -31,6 +31,7 @@ from ..data import (IMAGENET_MEAN, IMAGENET_STD, SegmentationDataset, build_data
 from ..data.transforms import ColorJitter, Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize, ToTensor
 from ..inference import autocast_context
 from ..models import create_model, load_vgg16_encoder_weights
+from ..spacing import evenly_spaced
 from ..checkpoint import CheckpointError, atomic_save, atomic_write_text, make_checkpoint, read_checkpoint
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, init_distributed
@@ -38,7 +39,6 @@ from .evaluate import evaluate_model
 from .header import resume_line, run_header
 from .loss import loss_normalizer, summed_cross_entropy
 from .plots import plot_metrics
-from ..spacing import evenly_spaced
 from .samples import SampleCollector, write_panel
 from .tensorboard_log import TensorBoardLog
 
