@@ -349,15 +349,16 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
 
 def _optimiser_step(cfg, model, optimizer, batches, class_weights, ignore_index, device, dist_info: DistInfo) -> float:
     """One optimiser step over ``accum_steps`` micro-batches; returns the step's mean loss."""
-    micro = [next(batches) for _ in range(cfg.accum_steps)]
+    # The batches go to the device first, so that the loss normaliser is computed there (on a GPU
+    # the host is the bottleneck) and the step waits for the device only once, at the end.
+    micro = [(images.to(device, non_blocking=True), target.to(device, non_blocking=True))
+             for images, target in (next(batches) for _ in range(cfg.accum_steps))]
     # Normalise by the global batch's labelled weight, so DDP/accumulation equal one big batch.
     normalizer = sum(loss_normalizer(target, class_weights, ignore_index) for _, target in micro)
     normalizer = all_reduce_sum(torch.as_tensor(normalizer, dtype=torch.float64)).clamp_min(1.0)
     optimizer.zero_grad(set_to_none=True)
-    loss_total = torch.zeros((), dtype=torch.float64)
+    loss_total = torch.zeros((), dtype=torch.float64, device=device)
     for position, (images, target) in enumerate(micro):
-        images = images.to(device, non_blocking=True)
-        target = target.to(device, non_blocking=True)
         if cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         sync_now = position == len(micro) - 1
@@ -366,8 +367,8 @@ def _optimiser_step(cfg, model, optimizer, batches, class_weights, ignore_index,
             with autocast_context(device, cfg.amp):
                 logits = model(images)
             loss_sum = summed_cross_entropy(logits, target, class_weights, ignore_index)
-            (loss_sum * (dist_info.world_size / normalizer.item())).backward()
-        loss_total += loss_sum.detach().double().cpu()
+            (loss_sum * (dist_info.world_size / normalizer)).backward()
+        loss_total += loss_sum.detach().double()
     optimizer.step()
     loss_total = all_reduce_sum(loss_total)
     value = (loss_total / normalizer).item()
