@@ -3,8 +3,8 @@
 Each item's generator is ``numpy.random.default_rng([seed, epoch, index])``: the augmentation
 of a frame depends only on those three numbers, not on worker count or loading order, and a
 resumed run that calls ``set_epoch`` sees the same augmentations as an uninterrupted one.
-Call ``set_epoch`` before each epoch; with ``persistent_workers=True`` the workers keep their
-own copy of the dataset and would not see the new epoch.
+Call ``set_epoch`` before each epoch, or index with ``(epoch, index)`` pairs: loader workers that
+persist across epochs keep their own copy of the dataset and would not see ``set_epoch``.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ class SegmentationDataset(Dataset):
             raise ValueError(f"epoch must be >= 0, got {epoch}")
         self.epoch = int(epoch)
 
-    def rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, index])
+    def rng(self, index: int, epoch: int | None = None) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
 
     def load_label(self, index: int) -> np.ndarray:
         """Label map of item ``index`` in class-index space (``0..n-1`` or ignore), before transforms."""
@@ -68,14 +68,17 @@ class SegmentationDataset(Dataset):
         check_same_size(image_path, image.size, label_path, (label.shape[1], label.shape[0]))
         return Sample.from_arrays(image, label)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch = None
+        if isinstance(index, tuple):  # (epoch, index): that epoch's augmentation, whatever set_epoch said
+            epoch, index = index
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {n} items")
         index = int(index) % n  # samplers may hand numpy ints; the rng wants the canonical index
         sample = self.load_sample(index)
         if self.transform is not None:
-            sample = self.transform(sample, self.rng(index))
+            sample = self.transform(sample, self.rng(index, epoch))
         if not isinstance(sample.image, torch.Tensor):
             sample = ToTensor()(sample)
         image = sample.image

@@ -46,16 +46,27 @@ METRICS_FIELDS = ["epoch", "step", "lr", "train_loss", "images_per_s", "epoch_se
                   "val_global_accuracy", "val_class_accuracy", "val_miou"]
 
 
-class SkipSampler(Sampler[int]):
-    """A sampler's order with its first ``skip`` items dropped: resuming in the middle of an epoch."""
+class EpochSampler(Sampler[tuple[int, int]]):
+    """One epoch's shuffled order as ``(epoch, index)`` pairs, its first ``skip`` left out.
 
-    def __init__(self, sampler: DistributedSampler, skip: int) -> None:
-        self.sampler, self.skip = sampler, skip
+    Re-aimed with :meth:`start` before each epoch, so one loader serves the whole run and its
+    workers persist instead of starting again every epoch (a pause that weighs on short GPU
+    epochs); the epoch travels with each index because persistent workers keep their own copy
+    of the dataset.
+    """
 
-    def __iter__(self) -> Iterator[int]:
+    def __init__(self, sampler: DistributedSampler) -> None:
+        self.sampler, self.epoch, self.skip = sampler, 0, 0
+
+    def start(self, epoch: int, skip: int) -> None:
+        """Aim at ``epoch``, resuming after its first ``skip`` items (a mid-epoch resume)."""
+        self.epoch, self.skip = epoch, skip
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         for position, index in enumerate(self.sampler):
             if position >= self.skip:
-                yield index
+                yield self.epoch, index
 
     def __len__(self) -> int:
         return max(0, len(self.sampler) - self.skip)
@@ -257,6 +268,13 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
         return {"optimizer": optimizer.state_dict(), "progress": vars(state).copy(), "rng": _rng_state(),
                 "config": vars(cfg).copy() | {"size": list(cfg.size) if cfg.size else None}}
 
+    epoch_sampler = EpochSampler(DistributedSampler(train_set, num_replicas=dist_info.world_size, rank=dist_info.rank,
+                                                    shuffle=True, seed=cfg.seed, drop_last=True))
+    # The loader's own seeded generator: creating its iterator must not draw from torch's global
+    # generator, whose state a resume restores for dropout.
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=epoch_sampler, num_workers=cfg.workers,
+                        drop_last=True, pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0,
+                        generator=torch.Generator().manual_seed(cfg.seed * 100_003))
     last_save = last_plot = time.monotonic()
     # The rate of the last step taken: what an epoch's row reports even when a resume lands on its end.
     lr = learning_rate(cfg, max(0, state.global_step - 1), total_steps, steps_per_epoch)
@@ -264,16 +282,7 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
         epoch_start = time.monotonic()
         images_at_start = state.epoch_images
         train_set.set_epoch(state.epoch)
-        sampler = DistributedSampler(train_set, num_replicas=dist_info.world_size, rank=dist_info.rank,
-                                     shuffle=True, seed=cfg.seed, drop_last=True)
-        sampler.set_epoch(state.epoch)
-        skip = state.step_in_epoch * cfg.accum_steps * cfg.batch_size
-        # The loader's own seeded generator: creating its iterator must not draw from torch's global
-        # generator, whose state a resume restores for dropout.
-        loader_rng = torch.Generator().manual_seed(cfg.seed * 100_003 + state.epoch)
-        loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=SkipSampler(sampler, skip),
-                            num_workers=cfg.workers, drop_last=True, pin_memory=device.type == "cuda",
-                            generator=loader_rng)
+        epoch_sampler.start(state.epoch, skip=state.step_in_epoch * cfg.accum_steps * cfg.batch_size)
         batches = iter(loader)
         trained.train()
         bar = tqdm(total=steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
