@@ -22,15 +22,20 @@ from .optimize import prepare_float, resolve_precision
 from .quantize import quantize_model
 from .runtimes import BACKENDS, default_backend, is_exported, load_exported
 
-__all__ = ["BACKENDS", "default_backend", "is_exported", "load_any", "load_exported", "prepare_for_inference"]
+__all__ = ["BACKENDS", "check_exported_device", "default_backend", "is_exported", "load_any", "load_exported", "prepare_for_inference"]
+
+
+def check_exported_device(path: str | Path, device: torch.device) -> None:
+    """Exported files run in ONNX Runtime or OpenVINO on the CPU: refuse any other device, naming the file."""
+    if device.type != "cpu":
+        raise ValueError(f"{path}: exported models run on the CPU here, not on {device}")
 
 
 def load_any(path: str | Path, backend: str | None = None, device: torch.device = torch.device("cpu"),
              expect_num_classes: int | None = None) -> LoadedModel:
     """A checkpoint (runs in torch on ``device``) or an exported file (runs in its runtime, on the CPU)."""
     if is_exported(path):
-        if device.type != "cpu":
-            raise ValueError(f"{path}: exported models run on the CPU here, not on {device}")
+        check_exported_device(path, device)
         loaded = load_exported(path, backend)
         if expect_num_classes is not None and loaded.spec.num_classes != expect_num_classes:
             raise ValueError(f"{path}: {loaded.spec.num_classes} classes, the dataset has {expect_num_classes}")

@@ -19,7 +19,7 @@ from .checkpoint import LoadedModel
 from .data.io import IMAGE_EXTENSIONS, as_rgb8, read_rgb
 from .devices import resolve_device
 from .models import mc_dropout_predict
-from .backends import load_any, prepare_for_inference
+from .backends import check_exported_device, load_any, prepare_for_inference
 from .optimize import resolve_precision
 from .results import Result, blend
 from .sources import collect_sources
@@ -174,8 +174,7 @@ class Segmenter:
             if precision not in ("auto", loaded.exported_precision):
                 raise ValueError(f"{loaded.path}: an exported {loaded.exported_precision} model cannot run in "
                                  f"precision {precision}; export it again with that precision")
-            if self.device.type != "cpu":
-                raise ValueError(f"{loaded.path}: exported models run on the CPU here, not on {self.device}")
+            check_exported_device(loaded.path, self.device)
             optimize = False
         # What actually runs: auto resolved to int8, bf16 or fp32 for this machine and checkpoint.
         if loaded.backend != "torch":
