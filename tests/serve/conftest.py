@@ -30,6 +30,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
+def open_ready_page(browser, url: str, width: int = 1366, height: int = 900, route=None, timeout: float = 15_000,
+                    **context_options):
+    """A new browser context and page on the demo, once it says it is ready; returns (context, page,
+    errors), errors collecting the page's JavaScript errors. ``route`` intercepts every request."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
+    if route is not None:
+        context.route("**/*", route)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=timeout)
+    return context, page, errors
+
+
 def encode(array: np.ndarray, fmt: str = "PNG") -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format=fmt)

@@ -13,7 +13,7 @@ from PIL import Image
 from segnet.serve import create_app
 from segnet.serve.background import BackgroundServer
 
-from conftest import encode, scene
+from conftest import encode, open_ready_page, scene
 from test_serve_browser import canvas_pixels
 
 VIEWPORTS = {"phone": (390, 844), "laptop": (1366, 900), "desktop": (1920, 1080)}
@@ -43,20 +43,16 @@ def open_page(browser, server):
     contexts, errors = [], []
 
     def opener(width: int = 1366, height: int = 900, route=None):
-        context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+        context, page, page_errors = open_ready_page(browser, server.url, width, height, route=route,
+                                                     accept_downloads=True)
         contexts.append(context)
-        if route is not None:
-            context.route("**/*", route)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(server.url + "/")
-        page.wait_for_selector("body[data-state=ready]", timeout=15_000)
+        errors.append(page_errors)  # the same list the page keeps appending to
         return page
 
     yield opener
     for context in contexts:
         context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not any(errors), f"JavaScript errors on the page: {errors}"
 
 
 def upload(page, data: bytes, name: str = "street.png") -> None:

@@ -20,7 +20,7 @@ import pytest
 from segnet.serve import create_app
 from segnet.serve.background import BackgroundServer
 
-from conftest import CHROMIUM_ARGS, scene
+from conftest import CHROMIUM_ARGS, open_ready_page, scene
 from test_serve_browser import canvas_pixels
 from test_serve_concurrency import CountingPredict
 
@@ -112,19 +112,9 @@ def assert_nothing_in_flight(page, url: str, counter: SegmentCounter | None = No
         time.sleep(0.05)
 
 
-def open_page(browser, url: str, **context_options):
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, **context_options)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url + "/")
-    page.wait_for_selector("body[data-state=ready]", timeout=15_000)
-    return context, page, errors
-
-
 def test_video_is_segmented_live_until_it_ends(browser, counted_server, video, tmp_path):
     server, counter = counted_server
-    context, page, errors = open_page(browser, server.url)
+    context, page, errors = open_ready_page(browser, server.url)
     try:
         page.set_input_files("#file", str(video))
         page.wait_for_selector("#live[data-state=running]", timeout=15_000)
@@ -176,7 +166,7 @@ def test_video_is_segmented_live_until_it_ends(browser, counted_server, video, t
 
 def test_stop_leaves_nothing_in_flight(browser, counted_server, video):
     server, counter = counted_server
-    context, page, errors = open_page(browser, server.url)
+    context, page, errors = open_ready_page(browser, server.url)
     try:
         page.check("#live-loop")  # loops: only Stop ends it
         page.set_input_files("#file", str(video))
@@ -201,7 +191,7 @@ def test_busy_server_is_waited_for_not_hammered(browser, segmenter, video, make_
     holding = CountingPredict(segmenter.label, hold=release)
     monkeypatch.setattr(segmenter, "label", holding)
     with BackgroundServer(create_app(segmenter, max_queue=1)) as server, ThreadPoolExecutor(1) as pool:
-        context, page, errors = open_page(browser, server.url)
+        context, page, errors = open_ready_page(browser, server.url)
         sent: list[float] = []
         page.on("request", lambda request: sent.append(time.monotonic()) if "/api/segment" in request.url else None)
         try:
@@ -243,7 +233,7 @@ def camera_browser(browser, chromium):
 
 def test_webcam_is_segmented_live(camera_browser, counted_server):
     server, counter = counted_server
-    context, page, errors = open_page(camera_browser, server.url, permissions=["camera"])
+    context, page, errors = open_ready_page(camera_browser, server.url, permissions=["camera"])
     try:
         page.click("#webcam")
         page.wait_for_selector("#live[data-state=running]", timeout=15_000)

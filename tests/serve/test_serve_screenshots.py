@@ -20,6 +20,8 @@ import segnet
 from segnet.serve import create_app
 from segnet.serve.background import BackgroundServer
 
+from conftest import open_ready_page
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "serve"
 CAMVID = Path(os.environ.get("SEGNET_CAMVID", ROOT.parent / "shared" / "camvid"))
@@ -68,10 +70,7 @@ def val_server():
 
 
 def ready_page(browser, url: str, width: int, height: int):
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.goto(url + "/")
-    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    context, page, _ = open_ready_page(browser, url, width, height, timeout=30_000)
     page.wait_for_selector("#samples img >> nth=11", timeout=30_000)
     page.wait_for_function("() => [...document.querySelectorAll('#samples img')]"  # lazy: those in view
                            ".every((i) => i.complete || i.getBoundingClientRect().left >= innerWidth)")
