@@ -281,7 +281,6 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
     while state.epoch < cfg.epochs and (cfg.max_steps is None or state.global_step < cfg.max_steps):
         epoch_start = time.monotonic()
         images_at_start = state.epoch_images
-        train_set.set_epoch(state.epoch)
         epoch_sampler.start(state.epoch, skip=state.step_in_epoch * cfg.accum_steps * cfg.batch_size)
         batches = iter(loader)
         trained.train()
