@@ -64,6 +64,7 @@ class LoadedModel:
     int8_ranges: dict[str, tuple[float, float]] | None = None  # from `segnet quantize`
     backend: str = "torch"  # what runs `model`: torch, onnxruntime or openvino (segnet.runtimes)
     exported_precision: str | None = None  # an exported file's own precision (fp32, int8); None: a checkpoint
+    fixed_size: bool = False  # a static export: runs at ``size`` only
 
 
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -26,8 +26,33 @@ from .sources import collect_sources
 from .weights import resolve_weights
 
 
-TTA_MODES = ("none", "flip")
-DEFAULT_TTA = "flip"  # segnet.load and predict: +0.3-0.4 mIoU on an unseen drive for twice the compute (docs/recipe_study.md)
+TTA_MODES = ("none", "flip", "multiscale")
+# multiscale: the image and its mirror at each of these scales of the working size, logits averaged.
+TTA_SCALES = (0.75, 1.0, 1.25)
+# segnet.load and predict: "auto" is multiscale where the model runs at any size, flip for a static
+# export. On an unseen drive: +1.1 mIoU for flip (2x compute), +2.5 for multiscale (6.3x) (docs/recipe_study.md).
+DEFAULT_TTA = "auto"
+
+
+def resolve_tta(tta: str, fixed_size: bool, source: str = "the model") -> str:
+    """The TTA mode that runs: ``auto`` resolved, and multiscale refused for a fixed-size export."""
+    if tta == "auto":
+        return "flip" if fixed_size else "multiscale"
+    if tta not in TTA_MODES:
+        raise ValueError(f"test-time augmentation '{tta}' is not one of auto, {', '.join(TTA_MODES)}")
+    if tta == "multiscale" and fixed_size:
+        raise ValueError(f"{source}: a static export runs at its own size only, so it cannot run multiscale "
+                         "test-time augmentation; export with --dynamic, or use --tta flip")
+    return tta
+
+
+def tta_sizes(size: tuple[int, int], tta: str) -> list[tuple[int, int]]:
+    """The sizes a TTA mode runs the model at: the working size, and for multiscale its scaled
+    copies rounded to a multiple of 16 (so 2x2 pooling stays exact four levels deep)."""
+    if tta != "multiscale":
+        return [tuple(size)]
+    return [tuple(size) if scale == 1.0 else tuple(max(16, int(side * scale / 16 + 0.5) * 16) for side in size)
+            for scale in TTA_SCALES]
 
 
 def autocast_context(device: torch.device, amp: str | None):
@@ -52,28 +77,41 @@ def logits_at_size(
     Images are resized (bilinear, antialiased) to ``size`` and the logits brought back bilinearly,
     so labels are always predicted at the resolution they are scored at. ``tta="flip"`` also runs
     the mirrored images (in the same batch) and averages the two logits: twice the compute.
+    ``tta="multiscale"`` does the same at each of :data:`TTA_SCALES` times ``size`` and averages
+    all six logits at the images' size: about 6.3 times the compute of one pass.
     """
     if tta not in TTA_MODES:
         raise ValueError(f"test-time augmentation '{tta}' is not one of {', '.join(TTA_MODES)}")
     height, width = images.shape[-2:]
+    total = None
+    sizes = tta_sizes(size if size is not None else (height, width), tta)
+    for run_size in sizes:
+        logits = _one_pass(model, images, run_size, amp, channels_last, mirror=tta != "none")
+        if logits.shape[-2:] != (height, width):
+            logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+        total = logits if total is None else total + logits
+    return total if len(sizes) == 1 else total / len(sizes)
+
+
+def _one_pass(model: nn.Module, images: Tensor, size: tuple[int, int], amp: str | None, channels_last: bool,
+              mirror: bool) -> Tensor:
+    """Float32 logits of the model run at ``size``; with ``mirror``, averaged with the mirrored pass."""
     x = images
-    if size is not None and tuple(size) != (height, width):
+    if tuple(size) != tuple(images.shape[-2:]):
         x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
     parameter = next(model.parameters(), None)
     if parameter is not None and parameter.dtype != x.dtype:
         x = x.to(parameter.dtype)  # a model prepared in bf16 takes bf16 input
-    if tta == "flip":
+    if mirror:
         x = torch.cat([x, x.flip(-1)])
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     with autocast_context(x.device, amp):
         logits = model(x)
     logits = logits.float()
-    if tta == "flip":
+    if mirror:
         direct, mirrored = logits.chunk(2)
         logits = (direct + mirrored.flip(-1)) / 2
-    if logits.shape[-2:] != (height, width):
-        logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
     return logits
 
 
@@ -159,9 +197,7 @@ class Segmenter:
     def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu",
                  size: tuple[int, int] | None = None, amp: str = "none",
                  precision: str = "auto", optimize: bool = True, tta: str = DEFAULT_TTA) -> None:
-        if tta not in TTA_MODES:
-            raise ValueError(f"test-time augmentation '{tta}' is not one of {', '.join(TTA_MODES)}")
-        self.tta = tta
+        self.tta = resolve_tta(tta, loaded.fixed_size, loaded.path)
         if amp not in (None, "", "none", "fp32"):  # autocast belongs to a float32 model only
             if precision == "auto":
                 precision, amp = "bf16", "none"  # the prepared bf16 model is the faster way to the same
@@ -210,11 +246,12 @@ class Segmenter:
         height, width = self.size
         if height < 1 or width < 1:
             raise ValueError(f"working size {height}x{width} is not a positive size")
-        probe = torch.zeros(1, self.spec.in_channels, height, width, device=self.device)
-        try:
-            logits_at_size(self.model, probe, None, self.amp)
-        except ValueError as error:
-            raise ValueError(f"working size {height}x{width}: {str(error).splitlines()[0]}") from None
+        for run_height, run_width in tta_sizes((height, width), self.tta):  # multiscale: each of its sizes
+            probe = torch.zeros(1, self.spec.in_channels, run_height, run_width, device=self.device)
+            try:
+                logits_at_size(self.model, probe, None, self.amp)
+            except ValueError as error:
+                raise ValueError(f"working size {height}x{width}: {str(error).splitlines()[0]}") from None
 
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str | torch.device = "cpu",
@@ -362,8 +399,10 @@ def load(weights: str | Path | None = None, device: str | torch.device = "cpu",
 
     ``precision``: fp32, bf16, int8 (CPU; needs a checkpoint calibrated by ``segnet quantize``, as
     the shipped one is), or auto: int8 where calibrated and the CPU has VNNI, else bf16 where the
-    CPU/GPU runs it natively, else fp32. ``tta``: "flip" averages the image and its mirror (twice
-    the compute, see docs/inference.md), "none" runs the image once. A file from ``segnet export``
+    CPU/GPU runs it natively, else fp32. ``tta``: "multiscale" averages the image and its mirror
+    at 0.75, 1 and 1.25 times the working size (6.3 times the compute), "flip" the image and its
+    mirror (twice), "none" runs the image once; "auto" is multiscale, or flip for a static export
+    (see docs/inference.md). A file from ``segnet export``
     (.onnx, OpenVINO .xml, .pt2) runs in ONNX Runtime, OpenVINO or torch; ``backend`` picks another
     (an .onnx file also runs in "openvino").
     """

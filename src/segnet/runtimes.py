@@ -194,4 +194,4 @@ def load_exported(path: str | Path, backend: str | None = None, threads: int | N
     else:
         model = Pt2Model(path)
     return LoadedModel(model.eval(), spec, classes, mean, std, size, str(path), backend=backend,
-                       exported_precision=meta.get("segnet.precision", "fp32"))
+                       exported_precision=meta.get("segnet.precision", "fp32"), fixed_size=not dynamic)

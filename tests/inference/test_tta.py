@@ -1,4 +1,5 @@
-"""Flip test-time augmentation: the mean of the logits of an image and of its mirror."""
+"""Test-time augmentation: flip (the mean of the logits of an image and of its mirror) and multiscale
+(the same at three scales of the working size)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import torch
 from torch import nn
 
 import segnet
-from segnet.inference import image_to_tensor, logits_at_size
+import torch.nn.functional as F
+
+from segnet.checkpoint import LoadedModel
+from segnet.inference import Segmenter, image_to_tensor, logits_at_size, resolve_tta, tta_sizes
 
 
 class _Skewed(nn.Module):
@@ -41,7 +45,7 @@ def test_flip_tta_of_a_mirror_symmetric_model_changes_nothing():
 
 
 def test_unknown_tta_mode_is_refused():
-    with pytest.raises(ValueError, match="'rotate' is not one of none, flip"):
+    with pytest.raises(ValueError, match="'rotate' is not one of none, flip, multiscale"):
         logits_at_size(nn.Identity(), torch.zeros(1, 3, 4, 4), tta="rotate")
 
 
@@ -59,3 +63,56 @@ def test_amp_with_a_prepared_precision_is_refused_and_auto_becomes_bf16():
     with pytest.raises(ValueError, match="cannot combine with precision int8"):
         segnet.load(precision="int8", amp="bf16")
     assert segnet.load(precision="auto", amp="bf16").precision in ("bf16", "fp32")  # fp32 where bf16 is not native
+
+
+def test_multiscale_sizes_are_the_scaled_working_size_in_multiples_of_16():
+    assert tta_sizes((360, 480), "multiscale") == [(272, 368), (360, 480), (448, 608)]
+    assert tta_sizes((360, 480), "flip") == [(360, 480)]
+    assert tta_sizes((20, 20), "multiscale") == [(16, 16), (20, 20), (32, 32)]
+
+
+def test_multiscale_tta_averages_flip_passes_at_each_size_brought_back_to_the_image():
+    model = _Skewed()
+    images = torch.randn(2, 3, 30, 40)
+
+    def flip_pass_at(size):  # an independent path: resize, run both ways, bring back, average
+        x = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+        y = (model(x) + model(x.flip(-1)).flip(-1)) / 2
+        return F.interpolate(y, size=(30, 40), mode="bilinear", align_corners=False)
+
+    want = sum(flip_pass_at(size) for size in [(32, 48), (48, 64), (64, 80)]) / 3
+    got = logits_at_size(model, images, size=(48, 64), tta="multiscale")
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_auto_tta_is_multiscale_unless_the_model_is_a_static_export():
+    assert resolve_tta("auto", fixed_size=False) == "multiscale"
+    assert resolve_tta("auto", fixed_size=True) == "flip"
+    assert resolve_tta("none", fixed_size=True) == "none"
+    with pytest.raises(ValueError, match=r"model\.onnx: a static export runs at its own size only.*--tta flip"):
+        resolve_tta("multiscale", fixed_size=True, source="model.onnx")
+    with pytest.raises(ValueError, match="'zoom' is not one of auto, none, flip, multiscale"):
+        resolve_tta("zoom", fixed_size=False)
+
+
+def test_segmenter_resolves_auto_tta_from_the_loaded_model():
+    shipped = segnet.load(precision="fp32")
+    assert shipped.tta == "multiscale"
+    static = LoadedModel(_Skewed(), shipped.spec, shipped.classes, shipped.mean, shipped.std, (32, 48), "model.onnx",
+                         backend="onnxruntime", exported_precision="fp32", fixed_size=True)
+    assert Segmenter(static, optimize=False).tta == "flip"
+    with pytest.raises(ValueError, match="model.onnx: a static export"):
+        Segmenter(static, optimize=False, tta="multiscale")
+
+
+def test_segmenter_with_multiscale_tta_matches_the_mean_of_its_passes():
+    segmenter = segnet.load(precision="fp32", tta="multiscale", size=(96, 128))
+    plain = segnet.load(precision="fp32", tta="none", size=(96, 128))
+    image = np.random.default_rng(1).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    probs = segmenter.predict(image, return_probs=True).probs
+    x = image_to_tensor(image, plain.mean, plain.std)[None]
+    passes = []
+    for size in [(80, 96), (96, 128), (128, 160)]:  # 72 rounds up to 80, 120 to 128
+        plain.size = size
+        passes += [plain.logits(x), plain.logits(x.flip(-1)).flip(-1)]
+    assert np.allclose(probs, torch.softmax(sum(passes)[0] / 6, 0).numpy(), atol=1e-4)

@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..inference import TTA_MODES
+
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
     """'360x480' -> (360, 480); 'native' or None -> None (keep each image's size)."""
@@ -59,9 +61,11 @@ def dataset_options(args) -> dict:
 
 
 def add_tta_argument(parser, default: str) -> None:
-    parser.add_argument("--tta", default=default, choices=["none", "flip"],
+    parser.add_argument("--tta", default=default, choices=["auto", *TTA_MODES],
                         help="test-time augmentation: 'flip' also runs the mirrored image and averages the "
-                        f"two (twice the compute; see docs/inference.md) (default {default})")
+                        "two (twice the compute); 'multiscale' does so at 0.75, 1 and 1.25 times the working "
+                        "size (6.3 times); 'auto' is multiscale, or flip for a static export (see "
+                        f"docs/inference.md) (default {default})")
 
 
 def add_backend_argument(parser) -> None:

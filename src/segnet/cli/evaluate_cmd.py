@@ -14,6 +14,7 @@ from ..spacing import evenly_spaced
 from ..engine import evaluate_model, format_report
 from ..engine.reports import write_evaluation_files
 from ..backends import is_exported, load_any, prepare_for_inference
+from ..inference import resolve_tta
 from ..weights import resolve_weights
 from ..checkpoint import atomic_write_text
 from .common import add_backend_argument, add_precision_argument, add_tta_argument, dataset_options, parse_size, writable_dir
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{weights}: trained on classes {list(loaded.classes.names)[:3]}..., "
                          f"the dataset has {list(dataset.classes.names)[:3]}...")
     size = parse_size(args.size) if args.size else loaded.size
+    tta = resolve_tta(args.tta, loaded.fixed_size, str(weights))
     if args.no_optimize and args.precision != "fp32":
         raise ValueError(f"--no-optimize runs the checkpoint as it is, in float32; it cannot run "
                          f"--precision {args.precision}")
@@ -85,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not (args.no_optimize or exported),
                             batch_size=args.batch_size,
                             workers=args.workers, compute_bf=not args.no_bf,
-                            save_predictions=args.save_predictions, progress=not args.no_progress, tta=args.tta,
+                            save_predictions=args.save_predictions, progress=not args.no_progress, tta=tta,
                             on_prediction=collector)
-    result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=args.tta,
+    result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=tta,
                   backend=loaded.backend, precision=loaded.exported_precision if exported else args.precision,
                   size=list(size) if size else None)
     print(format_report(result))
