@@ -125,3 +125,19 @@ def test_exported_files_are_refused_with_a_reason(shipped_onnx, tmp_path):
     onnx.save(model, str(bare))
     with pytest.raises(segnet.checkpoint.CheckpointError, match="has no segnet metadata"):
         segnet.load(bare)
+
+
+def test_a_static_export_runs_flip_by_default_and_refuses_multiscale(shipped_onnx, tmp_path, capsys):
+    from PIL import Image
+
+    from segnet.cli.main import main
+
+    assert segnet.load(shipped_onnx).tta == "flip"  # auto: a static export runs at its own size only
+    image = tmp_path / "road.png"
+    Image.fromarray(np.zeros((60, 80, 3), dtype=np.uint8)).save(image)
+    code = main(["predict", str(image), "--weights", str(shipped_onnx), "--tta", "multiscale", "--no-progress",
+                 "--output", str(tmp_path / "out")])
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(shipped_onnx) in error and "static export" in error and "--tta flip" in error
+    assert not (tmp_path / "out").exists()
