@@ -28,9 +28,9 @@ from .weights import resolve_weights
 
 TTA_MODES = ("none", "flip", "multiscale")
 # multiscale: the image and its mirror at each of these scales of the working size, logits averaged.
-TTA_SCALES = (0.75, 1.0, 1.25)
+TTA_SCALES = (0.5, 0.75, 1.0, 1.25)
 # segnet.load and predict: "auto" is multiscale where the model runs at any size, flip for a static
-# export. On an unseen drive: +1.1 mIoU for flip (2x compute), +2.5 for multiscale (6.3x) (docs/recipe_study.md).
+# export. On an unseen drive: +1.1 mIoU for flip (2x compute), +3.4 for multiscale (6.8x) (docs/recipe_study.md).
 DEFAULT_TTA = "auto"
 
 
@@ -78,7 +78,7 @@ def logits_at_size(
     so labels are always predicted at the resolution they are scored at. ``tta="flip"`` also runs
     the mirrored images (in the same batch) and averages the two logits: twice the compute.
     ``tta="multiscale"`` does the same at each of :data:`TTA_SCALES` times ``size`` and averages
-    all six logits at the images' size: about 6.3 times the compute of one pass.
+    all eight logits at the images' size: about 6.8 times the compute of one pass.
     """
     if tta not in TTA_MODES:
         raise ValueError(f"test-time augmentation '{tta}' is not one of {', '.join(TTA_MODES)}")
@@ -400,7 +400,7 @@ def load(weights: str | Path | None = None, device: str | torch.device = "cpu",
     ``precision``: fp32, bf16, int8 (CPU; needs a checkpoint calibrated by ``segnet quantize``, as
     the shipped one is), or auto: int8 where calibrated and the CPU has VNNI, else bf16 where the
     CPU/GPU runs it natively, else fp32. ``tta``: "multiscale" averages the image and its mirror
-    at 0.75, 1 and 1.25 times the working size (6.3 times the compute), "flip" the image and its
+    at 0.5, 0.75, 1 and 1.25 times the working size (6.8 times the compute), "flip" the image and its
     mirror (twice), "none" runs the image once; "auto" is multiscale, or flip for a static export
     (see docs/inference.md). A file from ``segnet export``
     (.onnx, OpenVINO .xml, .pt2) runs in ONNX Runtime, OpenVINO or torch; ``backend`` picks another

@@ -63,8 +63,8 @@ def dataset_options(args) -> dict:
 def add_tta_argument(parser, default: str) -> None:
     parser.add_argument("--tta", default=default, choices=["auto", *TTA_MODES],
                         help="test-time augmentation: 'flip' also runs the mirrored image and averages the "
-                        "two (twice the compute); 'multiscale' does so at 0.75, 1 and 1.25 times the working "
-                        "size (6.3 times); 'auto' is multiscale, or flip for a static export (see "
+                        "two (twice the compute); 'multiscale' does so at 0.5, 0.75, 1 and 1.25 times the "
+                        "working size (6.8 times); 'auto' is multiscale, or flip for a static export (see "
                         f"docs/inference.md) (default {default})")
 
 
