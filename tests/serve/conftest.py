@@ -84,7 +84,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def segmenter(tiny_checkpoint) -> Segmenter:
-    return segnet.load(tiny_checkpoint)
+    return segnet.load(tiny_checkpoint, tta="none")  # as `segnet serve` runs it: one pass per frame
 
 
 @pytest.fixture(scope="session")

@@ -230,7 +230,9 @@ export class LiveView {
     this.redraw();
     const now = performance.now();
     this.stamps.push({ at: now, inference: answer.timing.inference, roundTrip: answer.roundTrip });
-    while (this.stamps.length && now - this.stamps[0].at > STATS_WINDOW_MS) this.stamps.shift();
+    // Keep the last two frames even when one took longer than the window, so a slow model still
+    // shows its rate instead of a dash.
+    while (this.stamps.length > 2 && now - this.stamps[0].at > STATS_WINDOW_MS) this.stamps.shift();
     const n = this.stamps.length;
     const span = n > 1 ? now - this.stamps[0].at : 0;
     const fps = span > 0 ? ((n - 1) * 1000) / span : 0;
