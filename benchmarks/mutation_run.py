@@ -48,6 +48,7 @@ SCHED = ("engine/test_schedule_applied.py", "engine/test_recipe.py", "engine/tes
 RESUME = ("engine/test_schedule_applied.py", "engine/test_resume_robust.py", "engine/test_train_cli.py")
 CKPT = ("engine/test_checkpoint.py",)
 OPT = ("inference/test_optimize.py", "quantize/test_quantize_model.py")
+TTA = ("inference/test_tta.py",)
 QUANT = ("quantize/test_quantize_model.py", "quantize/test_quantize_cli.py")
 
 MUTANTS = [
@@ -180,6 +181,14 @@ MUTANTS = [
            QUANT, "ReLU outputs calibrated from their pre-activation minimum"),
     Mutant("quantize", "quantize.py", "        old[0], old[1] = min(old[0], low), max(old[1], high)",
            "        old[0], old[1] = low, high", QUANT, "ranges of the last batch only"),
+    Mutant("tta", "inference.py", "return total if len(sizes) == 1 else total / len(sizes)", "return total", TTA,
+           "multiscale sums its passes instead of averaging them"),
+    Mutant("tta", "inference.py", "int(side * scale / 16 + 0.5) * 16", "int(round(side * scale / 16)) * 16", TTA,
+           "scaled sizes rounded half to even"),
+    Mutant("tta", "inference.py", "mirror=tta != \"none\")", "mirror=tta == \"flip\")", TTA,
+           "multiscale forgets the mirrored passes"),
+    Mutant("tta", "inference.py", 'return "flip" if fixed_size else "multiscale"',
+           'return "multiscale" if fixed_size else "flip"', TTA, "auto picks the wrong mode"),
 ]
 
 
