@@ -242,16 +242,19 @@ class Segmenter:
 
     @torch.no_grad()
     def _check_working_size(self) -> None:
-        """One dry run at the working size, so a size the model cannot take fails at load, not per image."""
+        """A dry run at each size the model will run at (the working size; for multiscale, its scaled
+        copies too), so a size the model cannot take fails at load, not per image."""
         height, width = self.size
         if height < 1 or width < 1:
             raise ValueError(f"working size {height}x{width} is not a positive size")
-        for run_height, run_width in tta_sizes((height, width), self.tta):  # multiscale: each of its sizes
+        for run_height, run_width in tta_sizes((height, width), self.tta):
             probe = torch.zeros(1, self.spec.in_channels, run_height, run_width, device=self.device)
             try:
                 logits_at_size(self.model, probe, None, self.amp)
             except ValueError as error:
-                raise ValueError(f"working size {height}x{width}: {str(error).splitlines()[0]}") from None
+                scaled = "" if (run_height, run_width) == (height, width) else (
+                    f" (multiscale test-time augmentation runs it at {run_height}x{run_width}; use --tta flip)")
+                raise ValueError(f"working size {height}x{width}{scaled}: {str(error).splitlines()[0]}") from None
 
     @classmethod
     def load(cls, weights: str | Path | None = None, device: str | torch.device = "cpu",

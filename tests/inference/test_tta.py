@@ -116,3 +116,23 @@ def test_segmenter_with_multiscale_tta_matches_the_mean_of_its_passes():
         plain.size = size
         passes += [plain.logits(x), plain.logits(x.flip(-1)).flip(-1)]
     assert np.allclose(probs, torch.softmax(sum(passes)[0] / 8, 0).numpy(), atol=1e-4)
+
+
+class _AtLeast32(_Skewed):
+    """Refuses inputs under 32x32, as a deeper model's input check does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if min(x.shape[-2:]) < 32:
+            raise ValueError(f"input {x.shape[-2]}x{x.shape[-1]} needs inputs of at least 32x32")
+        return super().forward(x)
+
+
+def test_a_multiscale_size_the_model_cannot_take_fails_at_load_naming_it():
+    shipped = segnet.load(precision="fp32", tta="none")
+    loaded = LoadedModel(_AtLeast32(), shipped.spec, shipped.classes, shipped.mean, shipped.std, (48, 64), "deep.pt")
+    # multiscale also runs it at 0.5 x 48x64 = 24x32, rounded to 32x32, and 0.75 -> 32x48: both fine;
+    # at 40x40 the 0.5 copy is 16x16.
+    assert Segmenter(loaded, optimize=False, tta="multiscale").tta == "multiscale"
+    small = LoadedModel(_AtLeast32(), shipped.spec, shipped.classes, shipped.mean, shipped.std, (40, 40), "deep.pt")
+    with pytest.raises(ValueError, match=r"working size 40x40 \(multiscale .* at 16x16; use --tta flip\): .*at least 32x32"):
+        Segmenter(small, optimize=False, tta="multiscale")
