@@ -7,6 +7,8 @@
 # their cosine schedule inside the budget; the exact `segnet train` commands are printed.
 #
 #   OUT=runs/gpu BUDGET=420 scripts/train_camvid_gpu.sh .gpu_data/camvid   # packed data, see camvid_transfer.py
+# Continuing two earlier runs with a fresh schedule (the weights of each go on in its own run):
+#   INIT_HELD=runs/init/held.pt INIT_SHIP=src/segnet/weights/camvid_segnet_basic.pt LR=0.03 WARMUP=2 ...
 set -u
 PACKED=${1:?usage: train_camvid_gpu.sh PACKED_CAMVID_DIR}
 OUT=${OUT:-runs/gpu}
@@ -18,6 +20,11 @@ LR=${LR:-0.05}
 SAFETY=${SAFETY:-0.7}          # share of the probe's rate counted on (data loading, validation, plots)
 MAX_EPOCHS=${MAX_EPOCHS:-400}
 EXTRA=${EXTRA:-}                # more train options, e.g. "--max-steps 3" for a smoke run
+FEED=${FEED:-device}            # device: --augment-on-device (frames decoded once into GPU memory); loader: workers
+INIT_HELD=${INIT_HELD:-}        # --init-weights of the held-out run (empty: random initialisation)
+INIT_SHIP=${INIT_SHIP:-}        # --init-weights of the shipped run
+WARMUP=${WARMUP:-}              # warm-up epochs (default: 2% of the epochs)
+VALS=${VALS:-10}                # validations in the run
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 SEGNET_CACHE=/tmp/segnet-cache
 mkdir -p "$OUT"
 LOG="$OUT/driver.log"
@@ -59,19 +66,22 @@ PY
 echo "[$(elapsed)s] probe: $RATE training images/s in one process (batch $BATCH, 360x480, bf16)"
 # held trains on 367 frames an epoch, ship on 468: 835 frames per epoch of both.
 EPOCHS=$($PY -c "print(max(1, min($MAX_EPOCHS, int($SAFETY * $BUDGET * $RATE / 835))))")
-WARMUP=$($PY -c "print(max(1, round($EPOCHS / 50)))")
-VAL_EVERY=$($PY -c "print(max(1, $EPOCHS // 10))")
+WARMUP=${WARMUP:-$($PY -c "print(max(1, round($EPOCHS / 50)))")}
+VAL_EVERY=$($PY -c "print(max(1, $EPOCHS // $VALS))")
 echo "[$(elapsed)s] epochs $EPOCHS, warm-up $WARMUP, validation every $VAL_EVERY"
 
 COMMON="--model segnet_basic --dataset camvid --data-root $DATA --train-split train+val --size 360x480 \
  --color-jitter 0.25 --schedule cosine --warmup-epochs $WARMUP --lr $LR --batch-size $BATCH --epochs $EPOCHS \
  --amp bf16 --channels-last --device $DEVICE --seed 1 --val-every $VAL_EVERY --checkpoint-minutes 0.5 --no-progress $EXTRA"
-echo "segnet train $COMMON --holdout 0006R0 --workers 7 --run-dir /tmp/runs/held"
-echo "segnet train $COMMON --val-split val --workers 8 --run-dir /tmp/runs/ship"
+[ "$FEED" = device ] && COMMON="$COMMON --augment-on-device"
+HELD="$COMMON --holdout 0006R0 --workers 7 --run-dir /tmp/runs/held${INIT_HELD:+ --init-weights $INIT_HELD}"
+SHIP="$COMMON --val-split val --workers 8 --run-dir /tmp/runs/ship${INIT_SHIP:+ --init-weights $INIT_SHIP}"
+echo "segnet train $HELD"
+echo "segnet train $SHIP"
 LIMIT=$(( BUDGET * 115 / 100 ))   # a run still going then is stopped; its last checkpoint comes back
-timeout $LIMIT $PY -m segnet train $COMMON --holdout 0006R0 --workers 7 --run-dir /tmp/runs/held > /tmp/held.log 2>&1 &
+timeout $LIMIT $PY -m segnet train $HELD > /tmp/held.log 2>&1 &
 held=$!
-timeout $LIMIT $PY -m segnet train $COMMON --val-split val --workers 8 --run-dir /tmp/runs/ship > /tmp/ship.log 2>&1 &
+timeout $LIMIT $PY -m segnet train $SHIP > /tmp/ship.log 2>&1 &
 ship=$!
 
 collect() {

@@ -41,6 +41,9 @@ class TrainConfig:
     amp: str = "none"  # none | bf16 (autocast)
     channels_last: bool = False
     workers: int = 2  # data loader processes
+    # Decode the training set once into device memory and augment there (a GPU's fast path; the
+    # loader workers then only decode, in threads, at the start).
+    augment_on_device: bool = False
     seed: int = 0
     val_every: int = 1  # epochs between validations
     val_samples: int = 4  # validation images drawn to samples/epoch_NNNN.png at each validation (0: none)

@@ -43,7 +43,8 @@ def run_header(cfg: TrainConfig, model: nn.Module, classes, train_frames: int, v
     precision = "bf16 autocast" if cfg.amp == "bf16" else "float32"
     layout = ", channels-last" if cfg.channels_last else ""
     processes = f", {world_size} processes" if world_size > 1 else ""
-    lines.append(f"  device {device}{processes}, {precision}{layout}, {cfg.workers} loader workers, seed {cfg.seed}")
+    feeding = ("augmented on the device" if cfg.augment_on_device else f"{cfg.workers} loader workers")
+    lines.append(f"  device {device}{processes}, {precision}{layout}, {feeding}, seed {cfg.seed}")
     warmup = f", warm-up {cfg.warmup_epochs:g} epochs" if cfg.warmup_epochs else ""
     start = f", from {cfg.init_weights}" if cfg.init_weights and not cfg.resume else ""
     lines.append(f"  SGD lr {cfg.lr:g} ({cfg.schedule}{warmup}), momentum {cfg.momentum:g}, weight decay "

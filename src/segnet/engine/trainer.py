@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ..data import (IMAGENET_MEAN, IMAGENET_STD, SegmentationDataset, build_dataset, cached_median_frequency_weights,
                     eval_transform, select_sequences)
+from ..data.device_augment import DeviceAugmenter
 from ..data.transforms import ColorJitter, Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize, ToTensor
 from ..inference import autocast_context
 from ..models import create_model, load_vgg16_encoder_weights
@@ -270,11 +271,13 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
 
     epoch_sampler = EpochSampler(DistributedSampler(train_set, num_replicas=dist_info.world_size, rank=dist_info.rank,
                                                     shuffle=True, seed=cfg.seed, drop_last=True))
+    augmenter = DeviceAugmenter(train_set, device, threads=max(1, cfg.workers)) if cfg.augment_on_device else None
     # The loader's own seeded generator: creating its iterator must not draw from torch's global
     # generator, whose state a resume restores for dropout.
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=epoch_sampler, num_workers=cfg.workers,
-                        drop_last=True, pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0,
-                        generator=torch.Generator().manual_seed(cfg.seed * 100_003))
+    loader = None if augmenter is not None else DataLoader(
+        train_set, batch_size=cfg.batch_size, sampler=epoch_sampler, num_workers=cfg.workers, drop_last=True,
+        pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0,
+        generator=torch.Generator().manual_seed(cfg.seed * 100_003))
     last_save = last_plot = time.monotonic()
     # The rate of the last step taken: what an epoch's row reports even when a resume lands on its end.
     lr = learning_rate(cfg, max(0, state.global_step - 1), total_steps, steps_per_epoch)
@@ -282,7 +285,7 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
         epoch_start = time.monotonic()
         images_at_start = state.epoch_images
         epoch_sampler.start(state.epoch, skip=state.step_in_epoch * cfg.accum_steps * cfg.batch_size)
-        batches = iter(loader)
+        batches = iter(loader) if augmenter is None else augmenter.batches(epoch_sampler, cfg.batch_size)
         trained.train()
         bar = tqdm(total=steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
                    disable=not (progress_bar and dist_info.is_main), unit="step", dynamic_ncols=True)
