@@ -7,19 +7,22 @@ loop at a fraction of what the model can take. :class:`DeviceAugmenter` decodes 
 replays the rest of the same :class:`~segnet.data.transforms.Compose` there, batch by batch.
 
 Each frame's random draws come from the dataset's own ``rng(index, epoch)`` in the order the CPU
-transforms draw them, so a frame gets the same scale, crop, jitter and flip on either path; only
-the resampling and rounding differ slightly (torch's antialiased bilinear against PIL's, float
-colour operations against PIL's uint8 ones).
+transforms draw them, so a frame gets the same scale, crop, jitter and flip on either path, and
+its label map the very pixels PIL's nearest resampling picks; only the image's resampling and
+rounding differ slightly (torch's antialiased bilinear against PIL's, float colour operations
+against PIL's uint8 ones).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from segnet.data.base import SegmentationDataset
 from segnet.data.transforms import (ColorJitter, Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize,
@@ -114,7 +117,8 @@ def _scale_crop(image: torch.Tensor, label: torch.Tensor, step: RandomScaleCrop,
     if (nh, nw) != (h, w):
         image = F.interpolate(image[None], size=(nh, nw), mode="bilinear", align_corners=False,
                               antialias=True)[0].clamp_(0, 1)
-        label = F.interpolate(label[None, None].float(), size=(nh, nw), mode="nearest-exact")[0, 0].long()
+        rows, cols = _nearest_indices(h, nh, label.device), _nearest_indices(w, nw, label.device)
+        label = label.index_select(0, rows).index_select(1, cols)
     ph, pw = max(nh, ch), max(nw, cw)
     x = int(rng.integers(0, pw - cw + 1))
     y = int(rng.integers(0, ph - ch + 1))
@@ -125,6 +129,18 @@ def _scale_crop(image: torch.Tensor, label: torch.Tensor, step: RandomScaleCrop,
         out_image[:, :rows, :cols] = image[:, y:y + rows, x:x + cols]
         out_label[:rows, :cols] = label[y:y + rows, x:x + cols]
     return out_image, out_label
+
+
+@functools.lru_cache(maxsize=4096)
+def _nearest_indices(size: int, new_size: int, device: torch.device) -> torch.Tensor:
+    """The source pixel of each output pixel when PIL resizes ``size`` to ``new_size`` with NEAREST.
+
+    Read off a resized ramp rather than computed: PIL's fixed-point arithmetic settles exact ties
+    its own way, and a label map must pick the very pixels the CPU path picks.
+    """
+    ramp = Image.fromarray(np.arange(size, dtype=np.int32)[None])
+    picked = np.asarray(ramp.resize((new_size, 1), Image.NEAREST), dtype=np.int64)[0].copy()
+    return torch.from_numpy(picked).to(device)
 
 
 def _color_jitter(image: torch.Tensor, step: ColorJitter, rng: np.random.Generator) -> torch.Tensor:
