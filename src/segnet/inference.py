@@ -49,10 +49,13 @@ def resolve_tta(tta: str, fixed_size: bool, source: str = "the model") -> str:
 def tta_sizes(size: tuple[int, int], tta: str) -> list[tuple[int, int]]:
     """The sizes a TTA mode runs the model at: the working size, and for multiscale its scaled
     copies rounded to a multiple of 16 (so 2x2 pooling stays exact four levels deep)."""
-    if tta != "multiscale":
-        return [tuple(size)]
+    return scaled_sizes(size, TTA_SCALES) if tta == "multiscale" else [tuple(size)]
+
+
+def scaled_sizes(size: tuple[int, int], scales: Sequence[float]) -> list[tuple[int, int]]:
+    """``size`` times each scale, each side rounded to a multiple of 16 (at least 16); 1 keeps ``size``."""
     return [tuple(size) if scale == 1.0 else tuple(max(16, int(side * scale / 16 + 0.5) * 16) for side in size)
-            for scale in TTA_SCALES]
+            for scale in scales]
 
 
 def autocast_context(device: torch.device, amp: str | None):
