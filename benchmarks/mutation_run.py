@@ -50,6 +50,8 @@ CKPT = ("engine/test_checkpoint.py",)
 OPT = ("inference/test_optimize.py", "quantize/test_quantize_model.py")
 TTA = ("inference/test_tta.py",)
 QUANT = ("quantize/test_quantize_model.py", "quantize/test_quantize_cli.py")
+FEED = ("data/test_data_device_augment.py", "engine/test_device_feed.py")
+BNR = ("engine/test_batchnorm_refresh.py",)
 
 MUTANTS = [
     # --- pooling -------------------------------------------------------------------------------
@@ -189,6 +191,23 @@ MUTANTS = [
            "multiscale forgets the mirrored passes"),
     Mutant("tta", "inference.py", 'return "flip" if fixed_size else "multiscale"',
            'return "multiscale" if fixed_size else "flip"', TTA, "auto picks the wrong mode"),
+    Mutant("device feed", "data/device_augment.py", "image, label = image.flip(-1), label.flip(-1)",
+           "image, label = image, label.flip(-1)", FEED, "the flip mirrors the label but not the image"),
+    Mutant("device feed", "data/device_augment.py", "image = _blend(_luma(image).mean(), image, factors[1])",
+           "image = _blend(_luma(image).mean(), image, factors[2])", FEED, "contrast takes the saturation factor"),
+    Mutant("device feed", "data/device_augment.py", "    x = int(rng.integers(0, pw - cw + 1))\n    y = int(rng.integers(0, ph - ch + 1))",
+           "    y = int(rng.integers(0, ph - ch + 1))\n    x = int(rng.integers(0, pw - cw + 1))", FEED,
+           "crop offsets drawn in the other order"),
+    Mutant("device feed", "data/device_augment.py", "out_label = label.new_full((ch, cw), ignore_index)",
+           "out_label = label.new_zeros((ch, cw))", FEED, "padding labelled as class 0, not ignored"),
+    Mutant("device feed", "data/device_augment.py", "for n in (5.0, 3.0, 1.0):", "for n in (1.0, 3.0, 5.0):", FEED,
+           "hue round trip returns the channels in the wrong order"),
+    Mutant("bn refresh", "engine/batchnorm_refresh.py", "norm.momentum = None  # cumulative average over all batches",
+           "norm.momentum = 0.1", BNR, "exponential instead of plain average"),
+    Mutant("bn refresh", "engine/batchnorm_refresh.py", "    model.eval()\n", "    model.train()\n", BNR,
+           "dropout left on while measuring"),
+    Mutant("bn refresh", "engine/batchnorm_refresh.py", "            norm.momentum = momentum\n", "            pass\n",
+           BNR, "momentum not restored"),
 ]
 
 
