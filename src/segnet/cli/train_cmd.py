@@ -64,7 +64,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="data loader processes (default 2)")
     p.add_argument("--augment-on-device", action="store_const", const=True,
                    help="decode the training frames once into the device's memory and run the augmentations "
-                   "there, batch by batch (a GPU's fast path: the loader workers no longer bound the loop)")
+                   "there, batch by batch (a GPU's fast path: the loader workers no longer bound the loop; on a CPU the "
+                   "model is the bound and it makes no difference)")
     p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and augmentation (default 0)")
     p.add_argument("--val-every", type=int, help="epochs between validations (default 1)")
     p.add_argument("--val-samples", type=int, metavar="N",

@@ -48,10 +48,10 @@ class DeviceAugmenter:
             if not isinstance(step, _SUPPORTED):
                 raise ValueError(f"augmenting on the device does not support {step!r}; train without it")
         self.dataset, self.device, self.steps = dataset, torch.device(device), steps
+        self.ignore_index = dataset.classes.ignore_index
         # Normalisation constants on the device once: a copy per item would stall a GPU each time.
         self._normalize = {id(step): (step.mean.to(self.device), step.std.to(self.device))
                            for step in steps if isinstance(step, Normalize)}
-        self.ignore_index = dataset.classes.ignore_index
         with ThreadPoolExecutor(max(1, threads)) as pool:  # PIL decodes with the GIL released
             frames = list(pool.map(lambda i: self._decode(i, fixed), range(len(dataset))))
         sizes = {tuple(image.shape[-2:]) for image, _ in frames}
@@ -59,7 +59,7 @@ class DeviceAugmenter:
             raise ValueError(f"augmenting on the device needs frames of one size after resizing, got "
                              f"{', '.join(f'{h}x{w}' for h, w in sorted(sizes))}; give --size")
         self.images = torch.stack([image for image, _ in frames]).to(self.device)  # N x 3 x H x W uint8
-        self.labels = torch.stack([label for _, label in frames]).to(self.device)  # N x H x W int16
+        self.labels = torch.stack([label for _, label in frames]).to(self.device)  # N x H x W int16/int32
 
     def _decode(self, index: int, fixed: Sequence[Resize]) -> tuple[torch.Tensor, torch.Tensor]:
         sample = self.dataset.load_sample(index)
@@ -68,7 +68,9 @@ class DeviceAugmenter:
         for step in fixed:
             sample = step(sample, np.random.default_rng(0))
         image = torch.from_numpy(np.asarray(sample.image.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
-        label = torch.from_numpy(np.asarray(sample.label, dtype=np.int16).copy())
+        # int16 halves the labels' memory; an ignore index beyond its range keeps int32.
+        dtype = np.int16 if self.ignore_index < 2 ** 15 else np.int32
+        label = torch.from_numpy(np.asarray(sample.label, dtype=dtype).copy())
         return image, label
 
     def __len__(self) -> int:
