@@ -102,12 +102,18 @@ collect
 echo "[$(elapsed)s] done: held exit $held_rc, ship exit $ship_rc"
 tail -n 5 /tmp/held.log /tmp/ship.log
 
-# Time left before END_BY: the paper's computational table on this device, into the driver log.
+# Time left before END_BY: AFTER=benchmark runs the paper's computational table on this device,
+# AFTER=feed the loader against the device feed (benchmarks/train_feed.py), into the driver log.
 END_BY=${END_BY:-545}
+AFTER=${AFTER:-benchmark}
 left=$(( END_BY - $(elapsed) ))
 if [ "$DEVICE" = cuda ] && [ $left -gt 40 ]; then
-  echo "[$(elapsed)s] benchmark for up to ${left}s"
-  timeout $left $PY -m segnet benchmark --device cuda --repeats 10 --warmup 3 --no-progress --output /tmp/bench \
-    && cat /tmp/bench/benchmark.md
+  echo "[$(elapsed)s] $AFTER for up to ${left}s"
+  if [ "$AFTER" = feed ]; then
+    timeout $left $PY benchmarks/train_feed.py --data-root "$DATA" --device cuda --workers 15 --batches 60 --steps 30
+  elif [ "$AFTER" = benchmark ]; then
+    timeout $left $PY -m segnet benchmark --device cuda --repeats 10 --warmup 3 --no-progress --output /tmp/bench \
+      && cat /tmp/bench/benchmark.md
+  fi
 fi
 echo "[$(elapsed)s] end"
