@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SegNet-Basic at the paper's 360x480 on one GPU, for a fixed wall-clock budget: two runs of one
 # recipe side by side, so the shipped model and its held-out proof cost the same lease.
-#   held: train+val minus sequence 0006R0, scored on 0006R0 (the sequence-held-out protocol)
+#   held: train+val minus sequence $HOLDOUT (0006R0), scored on it (the sequence-held-out protocol)
 #   ship: train+val, every labelled frame (its val figures are on trained-on frames)
 # The epoch count is fixed before training from a measured training-step rate, so both runs end
 # their cosine schedule inside the budget; the exact `segnet train` commands are printed.
@@ -25,6 +25,8 @@ INIT_HELD=${INIT_HELD:-}        # --init-weights of the held-out run (empty: ran
 INIT_SHIP=${INIT_SHIP:-}        # --init-weights of the shipped run
 WARMUP=${WARMUP:-}              # warm-up epochs (default: 2% of the epochs)
 VALS=${VALS:-10}                # validations in the run
+HOLDOUT=${HOLDOUT:-0006R0}      # the held run's unseen drive (0001TP checks that a ranking holds on another)
+SEED=${SEED:-1}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 SEGNET_CACHE=/tmp/segnet-cache
 mkdir -p "$OUT"
 LOG="$OUT/driver.log"
@@ -72,9 +74,9 @@ echo "[$(elapsed)s] epochs $EPOCHS, warm-up $WARMUP, validation every $VAL_EVERY
 
 COMMON="--model segnet_basic --dataset camvid --data-root $DATA --train-split train+val --size 360x480 \
  --color-jitter 0.25 --schedule cosine --warmup-epochs $WARMUP --lr $LR --batch-size $BATCH --epochs $EPOCHS \
- --amp bf16 --channels-last --device $DEVICE --seed 1 --val-every $VAL_EVERY --checkpoint-minutes 0.5 --no-progress $EXTRA"
+ --amp bf16 --channels-last --device $DEVICE --seed $SEED --val-every $VAL_EVERY --checkpoint-minutes 0.5 --no-progress $EXTRA"
 [ "$FEED" = device ] && COMMON="$COMMON --augment-on-device"
-HELD="$COMMON --holdout 0006R0 --workers 7 --run-dir /tmp/runs/held${INIT_HELD:+ --init-weights $INIT_HELD}"
+HELD="$COMMON --holdout $HOLDOUT --workers 7 --run-dir /tmp/runs/held${INIT_HELD:+ --init-weights $INIT_HELD}"
 SHIP="$COMMON --val-split val --workers 8 --run-dir /tmp/runs/ship${INIT_SHIP:+ --init-weights $INIT_SHIP}"
 echo "segnet train $HELD"
 echo "segnet train $SHIP"
