@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..benchmark import DEFAULT_MODELS, BenchmarkSettings, markdown_table, run_benchmark, write_report
-from .common import next_free_dir, writable_dir
+from .common import next_free_dir, parse_names, writable_dir
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -46,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = [name.strip() for name in args.models.split(",") if name.strip()]
+    names = parse_names(args.models)
     if not names:
         raise ValueError("--models is empty; give comma-separated names, e.g. segnet,fcn")
     output = writable_dir(args.output or next_free_dir("runs", "benchmark"), "--output")

@@ -52,6 +52,19 @@ def add_precision_argument(parser, default: str) -> None:
                         help=f"{PRECISION_HELP} (default {default})")
 
 
+def add_dataset_arguments(parser, kind_help: str = "dataset kind (default camvid)") -> None:
+    """--dataset, --data-root, --classes-file and --use-depth, as every command that reads frames takes them."""
+    parser.add_argument("--dataset", default="camvid", choices=["camvid", "sunrgbd", "folder"], help=kind_help)
+    parser.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
+    parser.add_argument("--classes-file", help="folder dataset: classes.json")
+    parser.add_argument("--use-depth", action="store_true", help="SUN RGB-D: depth as a 4th channel")
+
+
+def parse_names(text: str | None) -> list[str]:
+    """A comma-separated list of names (sequences, models, hosts), blanks dropped."""
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
 def dataset_options(args) -> dict:
     """The dataset keyword options that --use-depth and --classes-file ask for."""
     options: dict = {"use_depth": True} if getattr(args, "use_depth", False) else {}

@@ -17,7 +17,8 @@ from ..backends import is_exported, load_any, prepare_for_inference
 from ..inference import resolve_tta
 from ..weights import resolve_weights
 from ..checkpoint import atomic_write_text
-from .common import add_backend_argument, add_precision_argument, add_tta_argument, dataset_options, parse_size, writable_dir
+from .common import (add_backend_argument, add_dataset_arguments, add_precision_argument, add_tta_argument,
+                     dataset_options, parse_names, parse_size, writable_dir)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -28,9 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "Prints a per-class table and writes OUTPUT/metrics.json (percent).",
     )
     p.add_argument("--weights", help="checkpoint (.pt) written by segnet train (default: the shipped CamVid model)")
-    p.add_argument("--dataset", default="camvid", choices=["camvid", "sunrgbd", "folder"],
-                   help="dataset kind (default camvid)")
-    p.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
+    add_dataset_arguments(p)
     p.add_argument("--split", default="val", help="split: train, val or test, or several joined by '+' (default val)")
     p.add_argument("--sequences", metavar="SEQ[,SEQ]",
                    help="only the frames of these recordings (file-name prefixes, e.g. 0006R0); figures are "
@@ -41,8 +40,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--sample-images", type=int, default=6, metavar="N",
                    help="write OUTPUT/samples/<stem>.png for N evenly spaced images: image | ground truth | "
                    "prediction | errors in red (default 6; 0 = none)")
-    p.add_argument("--classes-file", help="folder dataset: classes.json")
-    p.add_argument("--use-depth", action="store_true", help="SUN RGB-D: depth as a 4th channel")
     p.add_argument("--device", default="cpu", help=f"{DEVICE_HELP} (default cpu)")
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast of the unprepared model, with --no-optimize (default none)")
     add_precision_argument(p, "fp32")
@@ -63,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     extra = dataset_options(args)
     dataset = build_dataset(args.dataset, args.data_root, args.split, eval_transform(None), 0, **extra)
     if args.sequences:
-        dataset = select_sequences(dataset, keep=[name.strip() for name in args.sequences.split(",") if name.strip()])
+        dataset = select_sequences(dataset, keep=parse_names(args.sequences))
     device = resolve_device(args.device)
     weights = resolve_weights(args.weights)
     exported = is_exported(weights)

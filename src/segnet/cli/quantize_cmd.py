@@ -14,7 +14,7 @@ from ..backends import prepare_for_inference
 from ..optimize import cpu_has_fast_int8
 from ..quantize import calibrate, quantize_model
 from ..weights import resolve_weights
-from .common import dataset_options, parse_size, writable_file
+from .common import add_dataset_arguments, dataset_options, parse_size, writable_file
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -27,16 +27,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--weights", help="checkpoint (.pt) to calibrate (default: the shipped CamVid model)")
     p.add_argument("--output", help="calibrated checkpoint to write (default runs/quantize/<name>_int8.pt)")
-    p.add_argument("--dataset", default="camvid", choices=["camvid", "sunrgbd", "folder"],
-                   help="dataset kind of the calibration images (default camvid)")
-    p.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
+    add_dataset_arguments(p, "dataset kind of the calibration images (default camvid)")
     p.add_argument("--split", default="train", help="split the calibration images come from (default train)")
     p.add_argument("--images", type=int, default=16, help="calibration images, spread over the split (default 16)")
     p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's size)")
     p.add_argument("--check-split", default="val", help="split of the agreement check (default val)")
     p.add_argument("--check-images", type=int, default=10, help="images of the agreement check; 0 skips it (default 10)")
-    p.add_argument("--classes-file", help="folder dataset: classes.json")
-    p.add_argument("--use-depth", action="store_true", help="SUN RGB-D: depth as a 4th channel")
     return p
 
 

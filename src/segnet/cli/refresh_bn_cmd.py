@@ -14,7 +14,7 @@ from ..data import build_dataset, eval_transform, select_sequences
 from ..engine.batchnorm_refresh import refresh_batchnorm
 from ..inference import TTA_SCALES, scaled_sizes
 from ..weights import resolve_weights
-from .common import dataset_options, parse_size, writable_file
+from .common import add_dataset_arguments, dataset_options, parse_names, parse_size, writable_file
 
 _DEFAULT_SCALES = ",".join(f"{scale:g}" for scale in TTA_SCALES)
 
@@ -30,9 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--weights", required=True, help="checkpoint (.pt) to refresh, e.g. RUN_DIR/last.pt")
     p.add_argument("--output", help="checkpoint to write (default runs/refresh_bn/<name>_bn.pt)")
-    p.add_argument("--dataset", default="camvid", choices=["camvid", "sunrgbd", "folder"],
-                   help="dataset kind (default camvid)")
-    p.add_argument("--data-root", help="dataset folder (default $SEGNET_CAMVID or ../shared/camvid)")
+    add_dataset_arguments(p)
     p.add_argument("--split", default="train", help="the training split(s), e.g. train+val (default train)")
     p.add_argument("--holdout", metavar="SEQ[,SEQ]",
                    help="leave these recordings out, as the run did (e.g. 0006R0 for a held-out twin)")
@@ -44,8 +42,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device (default cpu)")
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast (default none)")
     p.add_argument("--workers", type=int, default=1, help="data loader processes (default 1)")
-    p.add_argument("--classes-file", help="folder dataset: classes.json")
-    p.add_argument("--use-depth", action="store_true", help="SUN RGB-D: depth as a 4th channel")
     return p
 
 
@@ -73,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if size is None:
         raise ValueError(f"{weights}: has no working size; give --size HxW")
     sizes = scaled_sizes(size, scales)
-    holdout = [name.strip() for name in (args.holdout or "").split(",") if name.strip()]
+    holdout = parse_names(args.holdout)
     extra = dataset_options(args)
     loaders = []
     for height_width in sizes:

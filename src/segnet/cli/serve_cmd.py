@@ -9,7 +9,7 @@ import sys
 
 from ..devices import DEVICE_HELP
 from ..extras import require
-from .common import add_backend_argument, add_precision_argument, add_tta_argument, parse_size
+from .common import add_backend_argument, add_precision_argument, add_tta_argument, parse_names, parse_size
 
 UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 
@@ -51,7 +51,7 @@ def is_loopback(host: str) -> bool:
 def allowed_hosts(host: str, given: str | None) -> list[str]:
     """Host header names to serve: the loopback names and the listening address, or what was given."""
     if given:
-        return [name.strip() for name in given.split(",") if name.strip()]
+        return parse_names(given)
     names = ["localhost", "127.0.0.1", "::1", "[::1]"]
     if host in ("0.0.0.0", "::"):
         return ["*"]  # reachable under names this process cannot know; the warning below says so
