@@ -18,7 +18,9 @@ Paths, all at 3x360x480 (batch 1 and 4):
 
 Also measured in the same run: the machine's peaks (float32 and bf16 matmul, int8 oneDNN conv), achieved GFLOP/s,
 peak inference memory above the loaded model (each in a fresh process), and the accuracy cost on
-CamVid val with the shipped weights (argmax agreement with the reference, mIoU difference).
+CamVid val with the shipped weights (argmax agreement with the reference, mIoU difference). For
+figures on frames the weights never saw, give a held-out twin and its sequence:
+``--weights twin_int8.pt --split train+val --sequences 0006R0`` (calibration frames then skip it too).
 
     python benchmarks/infer_cpu.py [--models segnet,shipped] [--repeats 3] [--data ../shared/camvid]
 
@@ -47,7 +49,8 @@ from segnet.benchmark import _proc_status_kib, _reset_peak_rss
 from segnet.spacing import evenly_spaced
 from segnet.checkpoint import load_model
 from segnet.deploy import export_openvino, quantize_onnx
-from segnet.data import CamVid, default_root, eval_transform
+from segnet.cli.common import parse_names
+from segnet.data import CamVid, build_dataset, default_root, eval_transform, select_sequences
 from segnet.inference import logits_at_size
 from segnet.metrics import ConfusionMatrix
 from segnet.models import measure_complexity
@@ -56,6 +59,8 @@ from segnet.quantize import calibrate, quantize_model
 from segnet.weights import default_weights_path
 
 SIZE = (360, 480)
+WEIGHTS: Path | None = None  # --weights: the checkpoint behind 'shipped' (None = the packaged one)
+HELD_OUT: tuple[str, ...] = ()  # --sequences: kept out of the calibration frames too
 PATHS = ("reference", "onnxruntime", "ort-int8", "openvino-fp32", "openvino-bf16", "openvino-int8",
          "fast-fp32", "fast-bf16", "fast-int8")
 OURS = ("fast-int8", "fast-bf16", "fast-fp32")
@@ -86,10 +91,14 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def shipped_weights() -> Path:
+    return WEIGHTS or default_weights_path()
+
+
 def base_model(name: str, compact: bool) -> torch.nn.Module:
-    """'shipped' = the packaged CamVid model; otherwise a registry model with random weights."""
+    """'shipped' = the packaged CamVid model (or --weights); otherwise a registry model with random weights."""
     if name == "shipped":
-        loaded = load_model(default_weights_path())
+        loaded = load_model(shipped_weights())
         model = segnet.create_model(loaded.spec.name, loaded.spec.num_classes, compact_indices=compact)
         model.load_state_dict(loaded.model.state_dict())
         return model.eval()
@@ -99,11 +108,14 @@ def base_model(name: str, compact: bool) -> torch.nn.Module:
 
 def calibration_frames(name: str, size) -> list[torch.Tensor]:
     """The frames int8 is calibrated on: 16 CamVid train frames for the shipped model (as `segnet
-    quantize`), 4 for the random-weight models; random images without CamVid."""
+    quantize`), 4 for the random-weight models; random images without CamVid. Held-out sequences
+    (--sequences) are left out, so no path is calibrated on the frames it is scored on."""
     count = 16 if name == "shipped" else 4
     root = default_root("camvid")
     if (root / "train").is_dir():
         train = CamVid(root, "train", transform=eval_transform(None))
+        if HELD_OUT:
+            train = select_sequences(train, drop=HELD_OUT)
         return [F.interpolate(train[i][0][None], size=size, mode="bilinear", align_corners=False, antialias=True)
                 for i in evenly_spaced(count, len(train))]
     generator = torch.Generator().manual_seed(0)
@@ -113,10 +125,10 @@ def calibration_frames(name: str, size) -> list[torch.Tensor]:
 def int8_ranges(name: str, size) -> dict:
     """Calibrated activation ranges: the shipped checkpoint's own, else those of calibration_frames."""
     if name == "shipped":
-        ranges = load_model(default_weights_path()).int8_ranges
+        ranges = load_model(shipped_weights()).int8_ranges
         if ranges is None:
-            raise SystemExit("the shipped checkpoint is not calibrated: run `segnet quantize --output "
-                             "src/segnet/weights/camvid_segnet_basic.pt`")
+            raise SystemExit(f"{shipped_weights()}: checkpoint not calibrated for int8: run `segnet quantize "
+                             f"--weights {shipped_weights()} --output ...` first")
         return ranges
     return calibrate(base_model(name, compact=True), calibration_frames(name, size))
 
@@ -199,8 +211,9 @@ def time_paths(runs: dict, batch: int, warmup: int, repeats: int) -> dict[str, f
 
 def memory_worker(job: dict) -> dict:
     """In a fresh process: peak RSS of one inference above the loaded model and input."""
-    global SIZE
+    global SIZE, WEIGHTS
     SIZE = tuple(job["size"])
+    WEIGHTS = Path(job["weights"]) if job.get("weights") else None
     run = build_path(job["model"], job["path"], job["batch"], Path(job["onnx_dir"]))
     x = torch.randn(job["batch"], 3, *SIZE)
     with torch.no_grad():
@@ -213,7 +226,8 @@ def memory_worker(job: dict) -> dict:
 
 
 def measure_memory(model: str, path: str, batch: int, onnx_dir: Path) -> float:
-    job = json.dumps({"model": model, "path": path, "batch": batch, "onnx_dir": str(onnx_dir), "size": SIZE})
+    job = json.dumps({"model": model, "path": path, "batch": batch, "onnx_dir": str(onnx_dir), "size": SIZE,
+                      "weights": str(WEIGHTS) if WEIGHTS else None})
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
     result = subprocess.run([sys.executable, __file__, "--memory-worker", job], capture_output=True,
                             text=True, env=env)
@@ -223,11 +237,14 @@ def measure_memory(model: str, path: str, batch: int, onnx_dir: Path) -> float:
     return json.loads(lines[-1])["peak_mb"]
 
 
-def accuracy(data_root: Path, onnx_dir: Path, limit: int) -> dict[str, dict[str, float]]:
-    """Shipped weights on CamVid val: mIoU per path and argmax agreement with the reference."""
-    loaded = load_model(default_weights_path())
+def accuracy(data_root: Path, onnx_dir: Path, limit: int, split: str = "val") -> dict[str, dict[str, float]]:
+    """Shipped weights (or --weights) on a CamVid split, cut to --sequences when given: mIoU per path
+    and argmax agreement with the reference."""
+    loaded = load_model(shipped_weights())
     size = loaded.size or SIZE
-    dataset = CamVid(data_root, "val", transform=eval_transform(None))
+    dataset = build_dataset("camvid", data_root, split, transform=eval_transform(None))
+    if HELD_OUT:
+        dataset = select_sequences(dataset, keep=HELD_OUT)
     runs = {path: build_path("shipped", path, 1, onnx_dir, size) for path in PATHS}
     matrices = {path: ConfusionMatrix(11, 11) for path in PATHS}
     agree = {path: 0 for path in PATHS}
@@ -256,12 +273,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds, the paths taking turns")
     parser.add_argument("--data", default=None, help="CamVid root for the accuracy part")
-    parser.add_argument("--val-limit", type=int, default=0, help="only the first N val images (0 = all)")
+    parser.add_argument("--val-limit", type=int, default=0, help="only the first N scored images (0 = all)")
+    parser.add_argument("--weights", default=None,
+                        help="checkpoint behind 'shipped' (default: the packaged one); for held-out figures, "
+                             "a twin trained without --sequences, calibrated by `segnet quantize`")
+    parser.add_argument("--split", default="val", help="CamVid split(s) the accuracy part scores, e.g. train+val")
+    parser.add_argument("--sequences", default=None, metavar="SEQ[,SEQ]",
+                        help="score only these sequences and keep them out of every calibration set")
     parser.add_argument("--size", default="360x480", help="input HxW (smaller only for a quick check)")
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global SIZE
+    global SIZE, WEIGHTS, HELD_OUT
     SIZE = tuple(int(v) for v in args.size.split("x"))
+    WEIGHTS = Path(args.weights) if args.weights else None
+    HELD_OUT = tuple(parse_names(args.sequences)) if args.sequences else ()
     if args.memory_worker:
         print(json.dumps(memory_worker(json.loads(args.memory_worker))), flush=True)
         return
@@ -295,8 +320,9 @@ def main() -> None:
     root = Path(args.data) if args.data else default_root("camvid")
     quality = None
     if (root / "val").is_dir():
-        quality = accuracy(root, onnx_dir, args.val_limit)
-        print("\n| path (shipped model, CamVid val) | mIoU | points lost | argmax agreement with reference |")
+        quality = accuracy(root, onnx_dir, args.val_limit, args.split)
+        scored = f"CamVid {args.split}" + (f", sequences {','.join(HELD_OUT)}" if HELD_OUT else "")
+        print(f"\n| path ({shipped_weights().name}, {scored}) | mIoU | points lost | argmax agreement with reference |")
         print("| --- | ---: | ---: | ---: |")
         for path, q in quality.items():
             print(f"| {path} | {q['miou']:.2f} | {quality['reference']['miou'] - q['miou']:.2f} | {q['agreement']:.3f}% |")
