@@ -49,6 +49,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--init-weights", metavar="CKPT",
                    help="start from this checkpoint's weights with a fresh optimiser and schedule (continue "
                    "training across runs, e.g. a low-resolution run then a full-resolution one)")
+    p.add_argument("--ema-decay", type=float, metavar="D",
+                   help="keep an exponential moving average of the weights, updated every step with this decay "
+                   "(e.g. 0.999; default 0 = off); validation and best.pt use it, ema.pt holds it")
     p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9, the paper's)")
     p.add_argument("--weight-decay", type=float, help="SGD weight decay (default 5e-4, the paper's)")
     p.add_argument("--class-weights", choices=["median", "none"], help="median frequency balancing (default) or none")

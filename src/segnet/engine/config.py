@@ -32,6 +32,9 @@ class TrainConfig:
     schedule: str = "poly"  # poly (lr*(1-t)^0.9) | cosine | constant (the paper's fixed rate)
     warmup_epochs: float = 0.0  # linear warm-up from lr/100 over this many epochs, then the schedule
     init_weights: str | None = None  # start from this checkpoint's weights (fresh optimiser and schedule)
+    # Exponential moving average of the weights, updated after every step (0 = off). Validation and
+    # best.pt then use the average; ema.pt holds it after each epoch, last.pt keeps the raw weights.
+    ema_decay: float = 0.0
     class_weights: str = "median"  # median (the paper's median frequency balancing) | none
     encoder_weights: str | None = None  # torchvision vgg16/vgg16_bn state dict for the encoder
     scale_aug: bool = True  # random scale (0.75-1.25 of the training size) + crop
@@ -83,6 +86,8 @@ class TrainConfig:
             (self.schedule in ("poly", "cosine", "constant"),
              f"schedule '{self.schedule}' is not poly, cosine or constant"),
             (self.warmup_epochs >= 0, f"warm-up epochs must be >= 0, got {self.warmup_epochs}"),
+            (math.isfinite(self.ema_decay) and 0 <= self.ema_decay < 1,
+             f"EMA decay must be in [0, 1) (0 = off), got {self.ema_decay}"),
             (0 <= self.color_jitter < 1, f"colour jitter must be in [0, 1), got {self.color_jitter}"),
             (0 < self.scale_range[0] <= self.scale_range[1],
              f"scale range must satisfy 0 < min <= max, got {self.scale_range[0]}-{self.scale_range[1]}"),

@@ -49,6 +49,9 @@ def run_header(cfg: TrainConfig, model: nn.Module, classes, train_frames: int, v
     start = f", from {cfg.init_weights}" if cfg.init_weights and not cfg.resume else ""
     lines.append(f"  SGD lr {cfg.lr:g} ({cfg.schedule}{warmup}), momentum {cfg.momentum:g}, weight decay "
                  f"{cfg.weight_decay:g}; batch {global_batch}, {steps_per_epoch} steps/epoch, {cfg.epochs} epochs{start}")
+    if cfg.ema_decay:
+        lines.append(f"  weight EMA, decay {cfg.ema_decay:g} per step (about {1 / (1 - cfg.ema_decay):.0f} steps): "
+                     "validation and best.pt use it, ema.pt holds it")
     return lines
 
 

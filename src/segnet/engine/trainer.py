@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
@@ -244,9 +245,12 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
     model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
+    # The average covers the BatchNorm buffers too, so ema.pt is a complete model on its own.
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True) \
+        if cfg.ema_decay else None
     state = Progress()
     if cfg.resume and last_path.exists():
-        state = _resume(last_path, model, optimizer, cfg, classes)
+        state = _resume(last_path, model, optimizer, cfg, classes, ema)
     board = None
     if dist_info.is_main:
         for line in run_header(cfg, model, classes, len(train_set), None if val_set is None else len(val_set),
@@ -261,13 +265,17 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
     sample_indices = evenly_spaced(cfg.val_samples, len(val_set)) if val_set is not None else []
     trained = DistributedDataParallel(model) if dist_info.enabled else model
 
-    def save(path: Path, extra_fields: dict[str, Any]) -> None:
+    # What validation scores and best.pt keeps: the weight average when there is one.
+    scored = model if ema is None else ema.module
+
+    def save(path: Path, extra_fields: dict[str, Any], weights: nn.Module = model) -> None:
         if dist_info.is_main:
-            atomic_save(make_checkpoint(model, classes, IMAGENET_MEAN, IMAGENET_STD, cfg.size, **extra_fields), path)
+            atomic_save(make_checkpoint(weights, classes, IMAGENET_MEAN, IMAGENET_STD, cfg.size, **extra_fields), path)
 
     def training_state() -> dict[str, Any]:
-        return {"optimizer": optimizer.state_dict(), "progress": vars(state).copy(), "rng": _rng_state(),
-                "config": vars(cfg).copy() | {"size": list(cfg.size) if cfg.size else None}}
+        fields = {"optimizer": optimizer.state_dict(), "progress": vars(state).copy(), "rng": _rng_state(),
+                  "config": vars(cfg).copy() | {"size": list(cfg.size) if cfg.size else None}}
+        return fields if ema is None else fields | {"ema": ema.state_dict()}
 
     epoch_sampler = EpochSampler(DistributedSampler(train_set, num_replicas=dist_info.world_size, rank=dist_info.rank,
                                                     shuffle=True, seed=cfg.seed, drop_last=True))
@@ -298,6 +306,8 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
                 group["lr"] = lr
             loss_value = _optimiser_step(cfg, trained, optimizer, batches, class_weights, classes.ignore_index,
                                          device, dist_info)
+            if ema is not None:
+                ema.update_parameters(model)
             state.step_in_epoch += 1
             state.global_step += 1
             step_images = cfg.batch_size * cfg.accum_steps * dist_info.world_size
@@ -323,7 +333,7 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
         if val_set is not None and ((state.epoch + 1) % cfg.val_every == 0 or is_last_epoch):
             if dist_info.is_main:
                 collector = SampleCollector(sample_indices, IMAGENET_MEAN, IMAGENET_STD)
-                result = evaluate_model(model, val_set, cfg.size, device, cfg.amp, cfg.channels_last,
+                result = evaluate_model(scored, val_set, cfg.size, device, cfg.amp, cfg.channels_last,
                                         compute_bf=False, progress=progress_bar, on_prediction=collector)
                 if collector.samples:
                     panel = write_panel([row for _, row in collector.rows(classes)],
@@ -349,7 +359,9 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
             if board is not None:
                 board.epoch(row, state.global_step)
             if improved or val_set is None:
-                save(run_dir / "best.pt", {"progress": vars(state).copy()})
+                save(run_dir / "best.pt", {"progress": vars(state).copy()}, scored)
+            if ema is not None:
+                save(run_dir / "ema.pt", {"progress": vars(state).copy(), "ema_decay": cfg.ema_decay}, ema.module)
         save(last_path, training_state())
         last_save = time.monotonic()
     if board is not None:
@@ -401,7 +413,7 @@ def _load_initial_weights(path: Path, model: nn.Module, cfg: TrainConfig, num_cl
         raise CheckpointError(f"{path}: weights do not fit model '{cfg.model}' ({str(error).splitlines()[0]})") from None
 
 
-def _resume(path: Path, model: nn.Module, optimizer, cfg: TrainConfig, classes) -> Progress:
+def _resume(path: Path, model: nn.Module, optimizer, cfg: TrainConfig, classes, ema: AveragedModel | None) -> Progress:
     data = read_checkpoint(path)
     if data["model"]["name"] != cfg.model or data["model"]["num_classes"] != classes.num_classes:
         raise CheckpointError(f"{path}: holds model '{data['model']['name']}' with {data['model']['num_classes']} "
@@ -410,5 +422,10 @@ def _resume(path: Path, model: nn.Module, optimizer, cfg: TrainConfig, classes) 
         raise CheckpointError(f"{path}: has no training state to resume from")
     model.load_state_dict(data["state_dict"])
     optimizer.load_state_dict(data["optimizer"])
+    if ema is not None:
+        if "ema" not in data:
+            raise CheckpointError(f"{path}: was trained without --ema-decay, so it has no weight average to "
+                                  "resume; start a new run with --init-weights instead")
+        ema.load_state_dict(data["ema"])
     _set_rng_state(data["rng"])
     return Progress(**data["progress"])

@@ -1,0 +1,105 @@
+"""The weight EMA (`--ema-decay`): the average a run keeps equals one computed by hand from plain
+runs' weights after each step; it leaves training itself alone, resumes exactly, and is what
+validation scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from segnet.cli.main import main
+from segnet.engine import TrainConfig, read_checkpoint, train
+from segnet.engine.evaluate import evaluate_model
+from segnet.checkpoint import load_model
+from segnet.data import build_dataset, eval_transform
+
+DECAY = 0.6  # large steps: every update moves the average visibly
+
+
+def _camvid(root: Path) -> Path:
+    rng = np.random.default_rng(3)
+    for split, count in (("train", 6), ("val", 2)):
+        for i in range(count):
+            label = np.full((40, 56), 3, dtype=np.uint8)
+            label[: 12 + int(rng.integers(0, 6))] = 0
+            label[-2:, :4] = 11
+            image = np.where(label[..., None] == 0, (70, 130, 220), (120, 120, 120)) + rng.normal(0, 12, (40, 56, 3))
+            for folder, array in ((split, np.clip(image, 0, 255).astype(np.uint8)), (f"{split}annot", label)):
+                (root / folder).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(array).save(root / folder / f"S_{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return _camvid(tmp_path_factory.mktemp("ema"))
+
+
+def _run(root: Path, run_dir: Path, **kw) -> Path:
+    settings = {"model": "segnet_basic", "data_root": str(root), "size": (32, 48), "epochs": 1, "batch_size": 2,
+                "workers": 0, "run_dir": str(run_dir), "val_split": None, "lr": 0.05, "seed": 4}
+    return train(TrainConfig(**(settings | kw)), progress_bar=False)
+
+
+def _floats(state: dict) -> dict[str, torch.Tensor]:
+    return {name: value.float() for name, value in state.items() if value.is_floating_point()}
+
+
+def test_ema_equals_the_average_of_plain_runs_by_hand(root, tmp_path):
+    # Reference: the raw weights after 1, 2 and 3 steps of identical runs without an average.
+    raw = [_floats(read_checkpoint(_run(root, tmp_path / f"plain{k}", max_steps=k) / "last.pt")["state_dict"])
+           for k in (1, 2, 3)]
+    expected = raw[0]  # the first update copies the weights
+    for weights in raw[1:]:
+        expected = {name: DECAY * expected[name] + (1 - DECAY) * weights[name] for name in expected}
+    run = _run(root, tmp_path / "ema", ema_decay=DECAY)  # 6 frames / batch 2 = 3 steps
+    averaged = _floats(read_checkpoint(run / "ema.pt")["state_dict"])
+    assert set(averaged) == set(expected)
+    assert any("running_mean" in name for name in averaged)  # BatchNorm statistics are averaged too
+    for name in expected:
+        torch.testing.assert_close(averaged[name], expected[name], rtol=1e-4, atol=1e-5, msg=name)
+    # The average differs from the last raw weights, and training itself is the plain run's.
+    last = _floats(read_checkpoint(run / "last.pt")["state_dict"])
+    assert any(not torch.allclose(averaged[n], last[n]) for n in last)
+    for name in last:
+        torch.testing.assert_close(last[name], raw[2][name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_ema_resumes_exactly(root, tmp_path):
+    whole = _run(root, tmp_path / "whole", epochs=2, ema_decay=DECAY)
+    _run(root, tmp_path / "cut", epochs=2, ema_decay=DECAY, max_steps=4)  # stops inside epoch 2
+    resumed = _run(root, tmp_path / "cut", epochs=2, ema_decay=DECAY, resume=True)
+    a, b = (_floats(read_checkpoint(r / "ema.pt")["state_dict"]) for r in (whole, resumed))
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_validation_and_best_use_the_average(root, tmp_path):
+    run = _run(root, tmp_path / "val", ema_decay=DECAY, val_split="val", val_samples=0)
+    best, ema = read_checkpoint(run / "best.pt"), read_checkpoint(run / "ema.pt")
+    for name, value in _floats(ema["state_dict"]).items():
+        assert torch.equal(_floats(best["state_dict"])[name], value), name
+    val = build_dataset("camvid", root, "val", transform=eval_transform(None))
+    scored = evaluate_model(load_model(run / "ema.pt").model, val, (32, 48), torch.device("cpu"), "none", False,
+                            compute_bf=False, progress=False)
+    logged = float((run / "metrics.csv").read_text().splitlines()[-1].split(",")[-1])
+    assert logged == pytest.approx(scored["miou"], abs=1e-3)
+
+
+def test_resuming_a_run_without_an_average_is_refused(root, tmp_path):
+    _run(root, tmp_path / "plain", epochs=2, max_steps=1)
+    with pytest.raises(ValueError, match="no weight average to resume"):
+        _run(root, tmp_path / "plain", epochs=2, ema_decay=DECAY, resume=True)
+
+
+@pytest.mark.parametrize("decay", ["1", "-0.1", "nan"])
+def test_bad_decay_is_a_one_line_error(root, tmp_path, capsys, decay):
+    code = main(["train", "--model", "segnet_basic", "--data-root", str(root), "--run-dir", str(tmp_path / "r"),
+                 "--ema-decay", decay, "--no-progress"])
+    assert code == 2
+    assert "EMA decay must be in [0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
