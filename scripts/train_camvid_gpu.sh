@@ -90,8 +90,10 @@ collect() {
   for run in held ship; do
     cp -f /tmp/$run.log "$OUT/$run.log" 2>/dev/null
     cp -f /tmp/runs/$run/metrics.csv "$OUT/${run}_metrics.csv" 2>/dev/null
-    [ -f /tmp/runs/$run/last.pt ] && cp -f /tmp/runs/$run/last.pt "$OUT/.${run}_last.pt.tmp" \
-      && mv -f "$OUT/.${run}_last.pt.tmp" "$OUT/${run}_last.pt"
+    for file in last ema; do  # ema.pt: with EXTRA="--ema-decay D", the weight average
+      [ -f /tmp/runs/$run/$file.pt ] && cp -f /tmp/runs/$run/$file.pt "$OUT/.${run}_$file.pt.tmp" \
+        && mv -f "$OUT/.${run}_$file.pt.tmp" "$OUT/${run}_$file.pt"
+    done
   done
 }
 while kill -0 $held 2>/dev/null || kill -0 $ship 2>/dev/null; do
