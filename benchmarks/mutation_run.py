@@ -52,6 +52,7 @@ TTA = ("inference/test_tta.py",)
 QUANT = ("quantize/test_quantize_model.py", "quantize/test_quantize_cli.py")
 FEED = ("data/test_data_device_augment.py", "engine/test_device_feed.py")
 BNR = ("engine/test_batchnorm_refresh.py",)
+EMA = ("engine/test_weight_ema.py",)
 
 MUTANTS = [
     # --- pooling -------------------------------------------------------------------------------
@@ -208,6 +209,12 @@ MUTANTS = [
            "dropout left on while measuring"),
     Mutant("bn refresh", "engine/batchnorm_refresh.py", "            norm.momentum = momentum\n", "            pass\n",
            BNR, "momentum not restored"),
+    Mutant("weight ema", "engine/trainer.py", "use_buffers=True)", "use_buffers=False)", EMA,
+           "BatchNorm statistics copied instead of averaged"),
+    Mutant("weight ema", "engine/trainer.py", "scored = model if ema is None else ema.module", "scored = model", EMA,
+           "validation and best.pt score the raw weights"),
+    Mutant("weight ema", "engine/trainer.py", "        ema.load_state_dict(data[\"ema\"])\n", "        pass\n", EMA,
+           "resume restarts the average from the raw weights"),
 ]
 
 
