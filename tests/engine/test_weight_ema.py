@@ -103,3 +103,16 @@ def test_bad_decay_is_a_one_line_error(root, tmp_path, capsys, decay):
     assert code == 2
     assert "EMA decay must be in [0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_refresh_bn_and_quantize_drop_the_average_with_the_other_training_state(root, tmp_path):
+    last = _run(root, tmp_path / "run", ema_decay=DECAY) / "last.pt"
+    assert "ema" in torch.load(last, weights_only=False)
+    refreshed, quantized = tmp_path / "bn.pt", tmp_path / "int8.pt"
+    assert main(["refresh-bn", "--weights", str(last), "--data-root", str(root), "--split", "train", "--scales", "1",
+                 "--batch-size", "2", "--workers", "0", "--output", str(refreshed)]) == 0
+    assert main(["quantize", "--weights", str(last), "--data-root", str(root), "--split", "train",
+                 "--images", "2", "--check-images", "2", "--output", str(quantized)]) == 0
+    for path in (refreshed, quantized):
+        data = torch.load(path, weights_only=False)
+        assert "ema" not in data and "optimizer" not in data, path

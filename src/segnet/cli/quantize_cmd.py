@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
               f"{100 * agree / total:.2f}%")
 
     data = read_checkpoint(weights)
-    for training_only in ("optimizer", "rng"):  # an inference checkpoint: half the size of a last.pt
+    for training_only in ("optimizer", "rng", "ema"):  # an inference checkpoint: half the size of a last.pt
         data.pop(training_only, None)
     data["int8_ranges"] = {name: [low, high] for name, (low, high) in ranges.items()}
     data["int8_calibration"] = {"dataset": args.dataset, "split": args.split, "images": len(calibration),

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
           f"{' minus ' + ','.join(holdout) if holdout else ''} at {', '.join(f'{h}x{w}' for h, w in sizes)}) "
           f"in {time.perf_counter() - start:.1f} s")
     data = read_checkpoint(weights)
-    for stale in ("optimizer", "rng", "int8_ranges", "int8_calibration"):  # int8 ranges depend on the statistics
+    for stale in ("optimizer", "rng", "ema", "int8_ranges", "int8_calibration"):  # int8 ranges depend on the statistics
         data.pop(stale, None)
     model = model.to("cpu", memory_format=torch.contiguous_format)
     data["state_dict"] = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
