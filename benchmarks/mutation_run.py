@@ -243,8 +243,8 @@ def run_one(mutant: Mutant, scratch: Path, timeout: int) -> tuple[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="comma-separated areas (pooling, models, metrics, balancing, transforms, trainer, "
-                        "checkpoint, optimize, quantize)")
+    areas = ", ".join(dict.fromkeys(mutant.area for mutant in MUTANTS))
+    parser.add_argument("--only", help=f"comma-separated areas ({areas})")
     parser.add_argument("--match", help="only mutants whose description contains this text")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per mutant's test run (default 900)")
