@@ -67,6 +67,18 @@ class LoadedModel:
     fixed_size: bool = False  # a static export: runs at ``size`` only
 
 
+# What only `--resume` reads (segnet.engine.trainer writes them into last.pt): an inference
+# checkpoint leaves them out, at half a last.pt's size.
+TRAINING_STATE_KEYS = ("optimizer", "rng", "ema")
+
+
+def without_training_state(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the keys only a resume needs removed (in place; returned for chaining)."""
+    for key in TRAINING_STATE_KEYS:
+        data.pop(key, None)
+    return data
+
+
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """State dict of the bare model (unwrapping DDP and torch.compile)."""
     model = getattr(model, "module", model)

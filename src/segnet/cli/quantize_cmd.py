@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..calibration import calibration_images
-from ..checkpoint import atomic_save, load_model, read_checkpoint
+from ..checkpoint import atomic_save, load_model, read_checkpoint, without_training_state
 from ..backends import prepare_for_inference
 from ..optimize import cpu_has_fast_int8
 from ..quantize import calibrate, quantize_model
@@ -71,9 +71,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"int8 vs float32 argmax agreement on {checked} {args.check_split} image(s): "
               f"{100 * agree / total:.2f}%")
 
-    data = read_checkpoint(weights)
-    for training_only in ("optimizer", "rng", "ema"):  # an inference checkpoint: half the size of a last.pt
-        data.pop(training_only, None)
+    data = without_training_state(read_checkpoint(weights))
     data["int8_ranges"] = {name: [low, high] for name, (low, high) in ranges.items()}
     data["int8_calibration"] = {"dataset": args.dataset, "split": args.split, "images": len(calibration),
                                 "size": list(size) if size else None}

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from ..checkpoint import atomic_save, load_model, read_checkpoint
+from ..checkpoint import atomic_save, load_model, read_checkpoint, without_training_state
 from ..data import build_dataset, eval_transform, select_sequences
 from ..engine.batchnorm_refresh import refresh_batchnorm
 from ..inference import TTA_SCALES, scaled_sizes
@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"BatchNorm statistics measured on {frames} frames ({len(loaders[0].dataset)} of {args.split}"
           f"{' minus ' + ','.join(holdout) if holdout else ''} at {', '.join(f'{h}x{w}' for h, w in sizes)}) "
           f"in {time.perf_counter() - start:.1f} s")
-    data = read_checkpoint(weights)
-    for stale in ("optimizer", "rng", "ema", "int8_ranges", "int8_calibration"):  # int8 ranges depend on the statistics
+    data = without_training_state(read_checkpoint(weights))
+    for stale in ("int8_ranges", "int8_calibration"):  # int8 ranges depend on the statistics
         data.pop(stale, None)
     model = model.to("cpu", memory_format=torch.contiguous_format)
     data["state_dict"] = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
