@@ -28,28 +28,51 @@ from .weights import resolve_weights
 
 TTA_MODES = ("none", "flip", "multiscale")
 # multiscale: the image and its mirror at each of these scales of the working size, logits averaged.
-TTA_SCALES = (0.5, 0.75, 1.0, 1.25)
+TTA_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
 # segnet.load and predict: "auto" is multiscale where the model runs at any size, flip for a static
-# export. On an unseen drive: +1.1 mIoU for flip (2x compute), +3.4 for multiscale (6.8x) (docs/recipe_study.md).
+# export. On an unseen drive: +1.1 mIoU for flip (2x compute), +3.6 mIoU and +5.6 BF for multiscale (11.3x);
+# its 1.5 scale alone buys +0.2-0.3 mIoU and +1.0-1.2 BF on three twins (docs/recipe_study.md).
 DEFAULT_TTA = "auto"
 
 
+def parse_tta(tta: str) -> tuple[str, tuple[float, ...]]:
+    """A TTA setting split into its mode and scales: ``multiscale`` runs :data:`TTA_SCALES`,
+    ``multiscale:0.5,1,1.25`` the scales given (to reproduce a figure measured with other scales)."""
+    mode, colon, listed = tta.partition(":")
+    if mode not in TTA_MODES or (colon and mode != "multiscale"):
+        raise ValueError(f"test-time augmentation '{tta}' is not one of auto, {', '.join(TTA_MODES)} "
+                         "or multiscale:S1,S2,...")
+    if mode != "multiscale":
+        return mode, (1.0,)
+    if not colon:
+        return mode, TTA_SCALES
+    try:
+        scales = tuple(float(scale) for scale in listed.split(","))
+    except ValueError:
+        scales = ()
+    if not scales or not all(0 < scale <= 4 for scale in scales):
+        raise ValueError(f"test-time augmentation '{tta}': the scales must be numbers in (0, 4] separated "
+                         "by commas, e.g. multiscale:0.5,1,1.5")
+    return mode, scales
+
+
 def resolve_tta(tta: str, fixed_size: bool, source: str = "the model") -> str:
-    """The TTA mode that runs: ``auto`` resolved, and multiscale refused for a fixed-size export."""
+    """The TTA setting that runs: ``auto`` resolved, the setting checked, and multiscale refused
+    for a fixed-size export."""
     if tta == "auto":
         return "flip" if fixed_size else "multiscale"
-    if tta not in TTA_MODES:
-        raise ValueError(f"test-time augmentation '{tta}' is not one of auto, {', '.join(TTA_MODES)}")
-    if tta == "multiscale" and fixed_size:
+    mode, _ = parse_tta(tta)
+    if mode == "multiscale" and fixed_size:
         raise ValueError(f"{source}: a static export runs at its own size only, so it cannot run multiscale "
                          "test-time augmentation; export with --dynamic, or use --tta flip")
     return tta
 
 
 def tta_sizes(size: tuple[int, int], tta: str) -> list[tuple[int, int]]:
-    """The sizes a TTA mode runs the model at: the working size, and for multiscale its scaled
+    """The sizes a TTA setting runs the model at: the working size, and for multiscale its scaled
     copies rounded to a multiple of 16 (so 2x2 pooling stays exact four levels deep)."""
-    return scaled_sizes(size, TTA_SCALES) if tta == "multiscale" else [tuple(size)]
+    mode, scales = parse_tta(tta)
+    return scaled_sizes(size, scales) if mode == "multiscale" else [tuple(size)]
 
 
 def scaled_sizes(size: tuple[int, int], scales: Sequence[float]) -> list[tuple[int, int]]:
@@ -81,10 +104,9 @@ def logits_at_size(
     so labels are always predicted at the resolution they are scored at. ``tta="flip"`` also runs
     the mirrored images (in the same batch) and averages the two logits: twice the compute.
     ``tta="multiscale"`` does the same at each of :data:`TTA_SCALES` times ``size`` and averages
-    all eight logits at the images' size: about 6.8 times the compute of one pass.
+    all ten logits at the images' size: about 11.3 times the compute of one pass
+    (``multiscale:0.5,1`` runs the scales given).
     """
-    if tta not in TTA_MODES:
-        raise ValueError(f"test-time augmentation '{tta}' is not one of {', '.join(TTA_MODES)}")
     height, width = images.shape[-2:]
     total = None
     sizes = tta_sizes(size if size is not None else (height, width), tta)
@@ -406,7 +428,8 @@ def load(weights: str | Path | None = None, device: str | torch.device = "cpu",
     ``precision``: fp32, bf16, int8 (CPU; needs a checkpoint calibrated by ``segnet quantize``, as
     the shipped one is), or auto: int8 where calibrated and the CPU has VNNI, else bf16 where the
     CPU/GPU runs it natively, else fp32. ``tta``: "multiscale" averages the image and its mirror
-    at 0.5, 0.75, 1 and 1.25 times the working size (6.8 times the compute), "flip" the image and its
+    at 0.5, 0.75, 1, 1.25 and 1.5 times the working size (11.3 times the compute; "multiscale:0.5,1"
+    runs the scales given), "flip" the image and its
     mirror (twice), "none" runs the image once; "auto" is multiscale, or flip for a static export
     (see docs/inference.md). A file from ``segnet export``
     (.onnx, OpenVINO .xml, .pt2) runs in ONNX Runtime, OpenVINO or torch; ``backend`` picks another

@@ -1,5 +1,5 @@
 """Test-time augmentation: flip (the mean of the logits of an image and of its mirror) and multiscale
-(the same at four scales of the working size)."""
+(the same at five scales of the working size, or at the scales a ``multiscale:...`` setting names)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import segnet
 import torch.nn.functional as F
 
 from segnet.checkpoint import LoadedModel
-from segnet.inference import Segmenter, image_to_tensor, logits_at_size, resolve_tta, tta_sizes
+from segnet.cli.main import main
+from segnet.inference import Segmenter, image_to_tensor, logits_at_size, parse_tta, resolve_tta, tta_sizes
 
 
 class _Skewed(nn.Module):
@@ -45,8 +46,43 @@ def test_flip_tta_of_a_mirror_symmetric_model_changes_nothing():
 
 
 def test_unknown_tta_mode_is_refused():
-    with pytest.raises(ValueError, match="'rotate' is not one of none, flip, multiscale"):
+    with pytest.raises(ValueError, match="'rotate' is not one of auto, none, flip, multiscale"):
         logits_at_size(nn.Identity(), torch.zeros(1, 3, 4, 4), tta="rotate")
+
+
+def test_multiscale_with_listed_scales_runs_exactly_those_scales():
+    assert parse_tta("multiscale:0.5,1,1.25") == ("multiscale", (0.5, 1.0, 1.25))
+    assert tta_sizes((360, 480), "multiscale:0.5,1") == [(176, 240), (360, 480)]
+    assert parse_tta("multiscale") == ("multiscale", (0.5, 0.75, 1.0, 1.25, 1.5))
+    model = _Skewed()
+    images = torch.randn(2, 3, 16, 24)
+    assert torch.allclose(logits_at_size(model, images, tta="multiscale:1"), logits_at_size(model, images, tta="flip"))
+    both = logits_at_size(model, images, size=(16, 24), tta="multiscale:1,2")
+    at_twice = F.interpolate(logits_at_size(model, F.interpolate(images, size=(32, 48), mode="bilinear",
+                                                                  align_corners=False, antialias=True), tta="flip"),
+                             size=(16, 24), mode="bilinear", align_corners=False)
+    assert torch.allclose(both, (logits_at_size(model, images, tta="flip") + at_twice) / 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("multiscale:", "the scales must be numbers"),
+    ("multiscale:0.5,x", "the scales must be numbers"),
+    ("multiscale:0,1", r"in \(0, 4\]"),
+    ("multiscale:1,5", r"in \(0, 4\]"),
+    ("flip:0.5", "'flip:0.5' is not one of auto, none, flip, multiscale or multiscale:S1,S2"),
+])
+def test_a_bad_tta_setting_is_refused_naming_it(setting, message):
+    with pytest.raises(ValueError, match=message):
+        parse_tta(setting)
+    with pytest.raises(ValueError, match=message):
+        resolve_tta(setting, fixed_size=False)
+
+
+def test_the_cli_refuses_a_bad_tta_setting_before_loading_anything(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", "no-such-image.png", "--tta", "multiscale:0.5,x"])
+    assert stop.value.code == 2
+    assert "argument --tta: test-time augmentation 'multiscale:0.5,x': the scales must be numbers" in capsys.readouterr().err
 
 
 def test_segmenter_with_flip_tta_matches_the_mean_of_both_passes():
@@ -66,9 +102,9 @@ def test_amp_with_a_prepared_precision_is_refused_and_auto_becomes_bf16():
 
 
 def test_multiscale_sizes_are_the_scaled_working_size_in_multiples_of_16():
-    assert tta_sizes((360, 480), "multiscale") == [(176, 240), (272, 368), (360, 480), (448, 608)]
+    assert tta_sizes((360, 480), "multiscale") == [(176, 240), (272, 368), (360, 480), (448, 608), (544, 720)]
     assert tta_sizes((360, 480), "flip") == [(360, 480)]
-    assert tta_sizes((20, 20), "multiscale") == [(16, 16), (16, 16), (20, 20), (32, 32)]
+    assert tta_sizes((20, 20), "multiscale") == [(16, 16), (16, 16), (20, 20), (32, 32), (32, 32)]
 
 
 def test_multiscale_tta_averages_flip_passes_at_each_size_brought_back_to_the_image():
@@ -80,7 +116,7 @@ def test_multiscale_tta_averages_flip_passes_at_each_size_brought_back_to_the_im
         y = (model(x) + model(x.flip(-1)).flip(-1)) / 2
         return F.interpolate(y, size=(30, 40), mode="bilinear", align_corners=False)
 
-    want = sum(flip_pass_at(size) for size in [(32, 32), (32, 48), (48, 64), (64, 80)]) / 4
+    want = sum(flip_pass_at(size) for size in [(32, 32), (32, 48), (48, 64), (64, 80), (80, 96)]) / 5
     got = logits_at_size(model, images, size=(48, 64), tta="multiscale")
     assert torch.allclose(got, want, atol=1e-6)
 
@@ -91,6 +127,9 @@ def test_auto_tta_is_multiscale_unless_the_model_is_a_static_export():
     assert resolve_tta("none", fixed_size=True) == "none"
     with pytest.raises(ValueError, match=r"model\.onnx: a static export runs at its own size only.*--tta flip"):
         resolve_tta("multiscale", fixed_size=True, source="model.onnx")
+    with pytest.raises(ValueError, match=r"model\.onnx: a static export"):
+        resolve_tta("multiscale:0.5,1", fixed_size=True, source="model.onnx")
+    assert resolve_tta("multiscale:0.5,1", fixed_size=False) == "multiscale:0.5,1"
     with pytest.raises(ValueError, match="'zoom' is not one of auto, none, flip, multiscale"):
         resolve_tta("zoom", fixed_size=False)
 
@@ -112,10 +151,10 @@ def test_segmenter_with_multiscale_tta_matches_the_mean_of_its_passes():
     probs = segmenter.predict(image, return_probs=True).probs
     x = image_to_tensor(image, plain.mean, plain.std)[None]
     passes = []
-    for size in [(48, 64), (80, 96), (96, 128), (128, 160)]:  # 72 rounds up to 80, 120 to 128
+    for size in [(48, 64), (80, 96), (96, 128), (128, 160), (144, 192)]:  # 72 rounds up to 80, 120 to 128
         plain.size = size
         passes += [plain.logits(x), plain.logits(x.flip(-1)).flip(-1)]
-    assert np.allclose(probs, torch.softmax(sum(passes)[0] / 8, 0).numpy(), atol=1e-4)
+    assert np.allclose(probs, torch.softmax(sum(passes)[0] / 10, 0).numpy(), atol=1e-4)
 
 
 class _AtLeast32(_Skewed):

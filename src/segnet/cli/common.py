@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
 from pathlib import Path
 
-from ..inference import TTA_MODES
+from ..inference import parse_tta
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -74,11 +75,22 @@ def dataset_options(args) -> dict:
 
 
 def add_tta_argument(parser, default: str) -> None:
-    parser.add_argument("--tta", default=default, choices=["auto", *TTA_MODES],
+    parser.add_argument("--tta", default=default, type=_tta_setting, metavar="{auto,none,flip,multiscale}",
                         help="test-time augmentation: 'flip' also runs the mirrored image and averages the "
-                        "two (twice the compute); 'multiscale' does so at 0.5, 0.75, 1 and 1.25 times the "
-                        "working size (6.8 times); 'auto' is multiscale, or flip for a static export (see "
+                        "two (twice the compute); 'multiscale' does so at 0.5, 0.75, 1, 1.25 and 1.5 "
+                        "times the working size (11.3 times), 'multiscale:0.5,1,1.25' at the scales "
+                        "given; 'auto' is multiscale, or flip for a static export (see "
                         f"docs/inference.md) (default {default})")
+
+
+def _tta_setting(text: str) -> str:
+    """argparse type of --tta: the setting itself, checked here so a typo fails before any loading."""
+    if text != "auto":
+        try:
+            parse_tta(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def add_backend_argument(parser) -> None:
