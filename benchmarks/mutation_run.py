@@ -192,7 +192,7 @@ MUTANTS = [
            "multiscale forgets the mirrored passes"),
     Mutant("tta", "inference.py", 'return "flip" if fixed_size else "multiscale"',
            'return "multiscale" if fixed_size else "flip"', TTA, "auto picks the wrong mode"),
-    Mutant("tta", "inference.py", "    return mode, scales\n", "    return mode, TTA_SCALES\n", TTA,
+    Mutant("tta", "inference.py", "        return mode, parse_scales(listed)\n", "        return mode, TTA_SCALES\n", TTA,
            "multiscale:S1,S2 runs the default scales instead of those listed"),
     Mutant("tta", "inference.py", "if not scales or not all(0 < scale <= 4 for scale in scales):",
            "if not scales:", TTA, "zero or negative scales accepted"),

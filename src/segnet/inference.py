@@ -47,13 +47,10 @@ def parse_tta(tta: str) -> tuple[str, tuple[float, ...]]:
     if not colon:
         return mode, TTA_SCALES
     try:
-        scales = tuple(float(scale) for scale in listed.split(","))
+        return mode, parse_scales(listed)
     except ValueError:
-        scales = ()
-    if not scales or not all(0 < scale <= 4 for scale in scales):
         raise ValueError(f"test-time augmentation '{tta}': the scales must be numbers in (0, 4] separated "
-                         "by commas, e.g. multiscale:0.5,1,1.5")
-    return mode, scales
+                         "by commas, e.g. multiscale:0.5,1,1.5") from None
 
 
 def resolve_tta(tta: str, fixed_size: bool, source: str = "the model") -> str:
@@ -73,6 +70,18 @@ def tta_sizes(size: tuple[int, int], tta: str) -> list[tuple[int, int]]:
     copies rounded to a multiple of 16 (so 2x2 pooling stays exact four levels deep)."""
     mode, scales = parse_tta(tta)
     return scaled_sizes(size, scales) if mode == "multiscale" else [tuple(size)]
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """Comma-separated scales of a working size (``--tta multiscale:...``, ``refresh-bn --scales``):
+    at least one, each in (0, 4]; ValueError otherwise, for the caller to word."""
+    try:
+        scales = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        scales = ()
+    if not scales or not all(0 < scale <= 4 for scale in scales):
+        raise ValueError(f"bad scales '{text}'")
+    return scales
 
 
 def scaled_sizes(size: tuple[int, int], scales: Sequence[float]) -> list[tuple[int, int]]:

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from ..checkpoint import atomic_save, load_model, read_checkpoint, without_training_state
 from ..data import build_dataset, eval_transform, select_sequences
 from ..engine.batchnorm_refresh import refresh_batchnorm
-from ..inference import TTA_SCALES, scaled_sizes
+from ..inference import TTA_SCALES, parse_scales, scaled_sizes
 from ..weights import resolve_weights
 from .common import add_dataset_arguments, dataset_options, parse_names, parse_size, writable_file
 
@@ -45,18 +45,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _parse_scales(text: str) -> list[float]:
-    try:
-        scales = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"--scales {text}: expected numbers separated by commas, such as 0.5,1") from None
-    if not scales or any(not 0 < scale <= 4 for scale in scales):
-        raise ValueError(f"--scales {text}: each scale must be above 0 and at most 4")
-    return scales
-
-
 def run(args: argparse.Namespace) -> int:
-    scales = _parse_scales(args.scales)
+    try:
+        scales = parse_scales(args.scales)
+    except ValueError:
+        raise ValueError(f"--scales {args.scales}: expected numbers in (0, 4] separated by commas, such as "
+                         "0.5,1") from None
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size}: must be at least 1")
     if args.device == "cuda" and not torch.cuda.is_available():
