@@ -54,6 +54,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "(e.g. 0.999; default 0 = off); validation and best.pt use it, ema.pt holds it")
     p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9, the paper's)")
     p.add_argument("--weight-decay", type=float, help="SGD weight decay (default 5e-4, the paper's)")
+    p.add_argument("--lovasz-weight", type=float, metavar="W",
+                   help="add W x the Lovász-softmax loss (a per-image surrogate of 1 - IoU) to the cross-entropy "
+                   "(default 0 = off)")
     p.add_argument("--class-weights", choices=["median", "none"], help="median frequency balancing (default) or none")
     p.add_argument("--encoder-weights", help="torchvision vgg16/vgg16_bn state dict for the encoder")
     p.add_argument("--no-scale-aug", dest="scale_aug", action="store_const", const=False,

@@ -35,6 +35,8 @@ class TrainConfig:
     # Exponential moving average of the weights, updated after every step (0 = off). Validation and
     # best.pt then use the average; ema.pt holds it after each epoch, last.pt keeps the raw weights.
     ema_decay: float = 0.0
+    # Weight of a Lovász-softmax term (a surrogate of 1 - IoU, per image) added to the cross-entropy; 0 = off.
+    lovasz_weight: float = 0.0
     class_weights: str = "median"  # median (the paper's median frequency balancing) | none
     encoder_weights: str | None = None  # torchvision vgg16/vgg16_bn state dict for the encoder
     scale_aug: bool = True  # random scale (0.75-1.25 of the training size) + crop
@@ -91,6 +93,8 @@ class TrainConfig:
             (0 <= self.color_jitter < 1, f"colour jitter must be in [0, 1), got {self.color_jitter}"),
             (0 < self.scale_range[0] <= self.scale_range[1],
              f"scale range must satisfy 0 < min <= max, got {self.scale_range[0]}-{self.scale_range[1]}"),
+            (math.isfinite(self.lovasz_weight) and self.lovasz_weight >= 0,
+             f"Lovász weight must be >= 0 (0 = off), got {self.lovasz_weight}"),
             (self.class_weights in ("median", "none"), f"class weights '{self.class_weights}' are not median or none"),
             (self.device in ("cpu", "cuda"), f"device '{self.device}' is not cpu or cuda"),
             (self.amp in ("none", "bf16"), f"amp '{self.amp}' is not none or bf16"),

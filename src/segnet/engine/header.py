@@ -40,6 +40,8 @@ def run_header(cfg: TrainConfig, model: nn.Module, classes, train_frames: int, v
         lines.append(f"  class weights (median frequency): {pairs}")
     else:
         lines.append("  class weights: none (plain cross-entropy)")
+    if cfg.lovasz_weight:
+        lines.append(f"  loss: cross-entropy + {cfg.lovasz_weight:g} x Lovász-softmax (per image)")
     precision = "bf16 autocast" if cfg.amp == "bf16" else "float32"
     layout = ", channels-last" if cfg.channels_last else ""
     processes = f", {world_size} processes" if world_size > 1 else ""

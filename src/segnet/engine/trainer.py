@@ -39,7 +39,7 @@ from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, init_distributed
 from .evaluate import evaluate_model
 from .header import resume_line, run_header
-from .loss import loss_normalizer, summed_cross_entropy
+from .loss import loss_normalizer, summed_cross_entropy, summed_lovasz_softmax
 from .plots import plot_metrics
 from .samples import SampleCollector, write_panel
 from .tensorboard_log import TensorBoardLog
@@ -379,6 +379,9 @@ def _optimiser_step(cfg, model, optimizer, batches, class_weights, ignore_index,
     # Normalise by the global batch's labelled weight, so DDP/accumulation equal one big batch.
     normalizer = sum(loss_normalizer(target, class_weights, ignore_index) for _, target in micro)
     normalizer = all_reduce_sum(torch.as_tensor(normalizer, dtype=torch.float64)).clamp_min(1.0)
+    if cfg.lovasz_weight:  # the Lovász term is a mean over the global batch's images
+        images_in_step = sum(target.shape[0] for _, target in micro)
+        image_count = all_reduce_sum(torch.as_tensor(images_in_step, dtype=torch.float64, device=device))
     optimizer.zero_grad(set_to_none=True)
     loss_total = torch.zeros((), dtype=torch.float64, device=device)
     for position, (images, target) in enumerate(micro):
@@ -390,11 +393,13 @@ def _optimiser_step(cfg, model, optimizer, batches, class_weights, ignore_index,
             with autocast_context(device, cfg.amp):
                 logits = model(images)
             loss_sum = summed_cross_entropy(logits, target, class_weights, ignore_index)
-            (loss_sum * (dist_info.world_size / normalizer)).backward()
-        loss_total += loss_sum.detach().double()
+            loss = loss_sum / normalizer
+            if cfg.lovasz_weight:
+                loss = loss + cfg.lovasz_weight * summed_lovasz_softmax(logits, target, ignore_index) / image_count
+            (loss * dist_info.world_size).backward()
+        loss_total += loss.detach().double()
     optimizer.step()
-    loss_total = all_reduce_sum(loss_total)
-    value = (loss_total / normalizer).item()
+    value = all_reduce_sum(loss_total).item()
     if not math.isfinite(value):
         raise FloatingPointError(f"training loss became {value} at lr {optimizer.param_groups[0]['lr']:.3g}; "
                                  "lower --lr or check the labels")
