@@ -53,6 +53,7 @@ QUANT = ("quantize/test_quantize_model.py", "quantize/test_quantize_cli.py")
 FEED = ("data/test_data_device_augment.py", "engine/test_device_feed.py")
 BNR = ("engine/test_batchnorm_refresh.py",)
 EMA = ("engine/test_weight_ema.py",)
+LOSS = ("engine/test_loss.py",)
 
 MUTANTS = [
     # --- pooling -------------------------------------------------------------------------------
@@ -219,6 +220,16 @@ MUTANTS = [
            "validation and best.pt score the raw weights"),
     Mutant("weight ema", "engine/trainer.py", "        ema.load_state_dict(data[\"ema\"])\n", "        pass\n", EMA,
            "resume restarts the average from the raw weights"),
+    Mutant("lovasz", "engine/loss.py", "false_positives = (1.0 - foreground_sorted).cumsum(1)",
+           "false_positives = foreground_sorted.cumsum(1)", LOSS, "union grows with foreground, not false positives"),
+    Mutant("lovasz", "engine/loss.py", "errors_sorted, order = (foreground - probs).abs().sort(dim=1, descending=True)",
+           "errors_sorted, order = (foreground - probs).abs().sort(dim=1)", LOSS, "errors in rising order"),
+    Mutant("lovasz", "engine/loss.py", "        total = total + (errors_sorted * weights).sum(1).mean()",
+           "        total = total + (errors_sorted * weights).sum(1).sum()", LOSS, "classes summed, not averaged"),
+    Mutant("lovasz", "engine/loss.py", "present = torch.bincount(labels, minlength=image_probs.shape[0]) > 0",
+           "present = torch.ones(image_probs.shape[0], dtype=torch.bool)", LOSS, "absent classes count too"),
+    Mutant("lovasz", "engine/trainer.py", "images_in_step = sum(target.shape[0] for _, target in micro)",
+           "images_in_step = micro[0][1].shape[0]", LOSS, "Lovász normalised by one micro-batch"),
 ]
 
 
