@@ -1,7 +1,19 @@
+import itertools
+
+import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import jaccard_score
 
-from segnet.engine.loss import loss_normalizer, summed_cross_entropy
+from segnet.cli.main import main
+from segnet.engine.config import TrainConfig
+from segnet.engine.distributed import DistInfo
+from segnet.engine.loss import (
+    loss_normalizer,
+    summed_cross_entropy,
+    summed_lovasz_softmax,
+)
+from segnet.engine.trainer import _optimiser_step
 
 
 def test_summed_loss_over_normalizer_equals_torch_weighted_mean():
@@ -27,16 +39,6 @@ def test_split_batches_sum_to_the_whole():
 
 
 # --- Lovász-softmax -------------------------------------------------------------------------------
-
-import itertools  # noqa: E402
-
-import pytest  # noqa: E402
-from sklearn.metrics import jaccard_score  # noqa: E402
-
-from segnet.engine.config import TrainConfig  # noqa: E402
-from segnet.engine.distributed import DistInfo  # noqa: E402
-from segnet.engine.loss import summed_lovasz_softmax  # noqa: E402
-from segnet.engine.trainer import _optimiser_step  # noqa: E402
 
 
 def test_lovasz_of_confident_predictions_is_one_minus_iou_per_present_class():
@@ -116,8 +118,6 @@ def test_an_accumulated_step_equals_one_whole_batch_and_reports_its_loss(lovasz_
 
 @pytest.mark.parametrize("weight", ["-1", "nan", "inf"])
 def test_bad_lovasz_weight_is_a_one_line_error(tmp_path, capsys, weight):
-    from segnet.cli.main import main
-
     code = main(["train", "--model", "segnet_basic", "--data-root", str(tmp_path / "nowhere"),
                  "--run-dir", str(tmp_path / "r"), "--lovasz-weight", weight, "--no-progress"])
     assert code == 2
