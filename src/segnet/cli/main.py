@@ -56,9 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.handler(args) or 0)
-    except KeyboardInterrupt:
-        print("segnet: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        # A training run stopped by a signal says where its checkpoint is (engine.stop.TrainingStopped).
+        print(f"segnet {args.command}: {interrupt}" if str(interrupt) else "segnet: interrupted", file=sys.stderr)
+        return getattr(interrupt, "exit_code", 130)
     except (UserError, ValueError, FileNotFoundError, FloatingPointError, MissingExtra) as error:
         # Library errors (DataError, WeightsError, unknown model...) already name the file or value.
         message = one_line(error)

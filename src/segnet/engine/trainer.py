@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import os
+import signal
 import time
 from contextlib import nullcontext
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ from .header import resume_line, run_header
 from .loss import loss_normalizer, summed_cross_entropy, summed_lovasz_softmax
 from .plots import plot_metrics
 from .samples import SampleCollector, write_panel
+from .stop import StopRequests, TrainingStopped
 from .tensorboard_log import TensorBoardLog
 
 METRICS_FIELDS = ["epoch", "step", "lr", "train_loss", "images_per_s", "epoch_seconds",
@@ -289,85 +291,115 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
     last_save = last_plot = time.monotonic()
     # The rate of the last step taken: what an epoch's row reports even when a resume lands on its end.
     lr = learning_rate(cfg, max(0, state.global_step - 1), total_steps, steps_per_epoch)
-    while state.epoch < cfg.epochs and (cfg.max_steps is None or state.global_step < cfg.max_steps):
-        epoch_start = time.monotonic()
-        images_at_start = state.epoch_images
-        epoch_sampler.start(state.epoch, skip=state.step_in_epoch * cfg.accum_steps * cfg.batch_size)
-        batches = iter(loader) if augmenter is None else augmenter.batches(epoch_sampler, cfg.batch_size)
-        trained.train()
-        bar = tqdm(total=steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
-                   disable=not (progress_bar and dist_info.is_main), unit="step", dynamic_ncols=True)
-        while state.step_in_epoch < steps_per_epoch:
-            if cfg.max_steps is not None and state.global_step >= cfg.max_steps:
-                break
-            step_start = time.monotonic()
-            lr = learning_rate(cfg, state.global_step, total_steps, steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            loss_value = _optimiser_step(cfg, trained, optimizer, batches, class_weights, classes.ignore_index,
-                                         device, dist_info)
-            if ema is not None:
-                ema.update_parameters(model)
-            state.step_in_epoch += 1
-            state.global_step += 1
-            step_images = cfg.batch_size * cfg.accum_steps * dist_info.world_size
-            state.epoch_loss_sum += loss_value
-            state.epoch_images += step_images
-            bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{step_images / (time.monotonic() - step_start):.2f}")
-            bar.update(1)
-            if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
+    with StopRequests() as stop:
+        while state.epoch < cfg.epochs and (cfg.max_steps is None or state.global_step < cfg.max_steps):
+            epoch_start = time.monotonic()
+            images_at_start = state.epoch_images
+            epoch_sampler.start(state.epoch, skip=state.step_in_epoch * cfg.accum_steps * cfg.batch_size)
+            batches = iter(loader) if augmenter is None else augmenter.batches(epoch_sampler, cfg.batch_size)
+            trained.train()
+            bar = tqdm(total=steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
+                       disable=not (progress_bar and dist_info.is_main), unit="step", dynamic_ncols=True)
+            while state.step_in_epoch < steps_per_epoch:
+                if cfg.max_steps is not None and state.global_step >= cfg.max_steps:
+                    break
+                step_start = time.monotonic()
+                lr = learning_rate(cfg, state.global_step, total_steps, steps_per_epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                try:
+                    loss_value = _optimiser_step(cfg, trained, optimizer, batches, class_weights,
+                                                 classes.ignore_index, device, dist_info)
+                except Exception:
+                    # Ctrl-C reaches the loader workers too: a batch lost that way is a stop, not a crash.
+                    # The step failed before the weights changed, so last.pt is the previous step's state.
+                    if stop.requested:
+                        _stop_here(save, last_path, training_state(), stop, state, run_dir)
+                    raise
+                if ema is not None:
+                    ema.update_parameters(model)
+                state.step_in_epoch += 1
+                state.global_step += 1
+                step_images = cfg.batch_size * cfg.accum_steps * dist_info.world_size
+                state.epoch_loss_sum += loss_value
+                state.epoch_images += step_images
+                bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{step_images / (time.monotonic() - step_start):.2f}")
+                bar.update(1)
+                if _stop_agreed(stop, device, dist_info):
+                    _stop_here(save, last_path, training_state(), stop, state, run_dir)
+                if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
+                    save(last_path, training_state())
+                    last_save = time.monotonic()
+            bar.close()
+            if state.step_in_epoch < steps_per_epoch:  # stopped by max_steps inside the epoch
                 save(last_path, training_state())
-                last_save = time.monotonic()
-        bar.close()
-        if state.step_in_epoch < steps_per_epoch:  # stopped by max_steps inside the epoch
-            save(last_path, training_state())
-            break
-        epoch_seconds = time.monotonic() - epoch_start
-        images_seen_now = state.epoch_images - images_at_start  # this process's share of the epoch, for speed
-        row: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.global_step, "lr": f"{lr:.6g}",
-                               "train_loss": f"{state.epoch_loss_sum / max(1, state.step_in_epoch):.5f}",
-                               "images_per_s": f"{images_seen_now / epoch_seconds:.3f}",
-                               "epoch_seconds": f"{epoch_seconds:.1f}"}
-        is_last_epoch = state.epoch + 1 == cfg.epochs
-        improved = False
-        if val_set is not None and ((state.epoch + 1) % cfg.val_every == 0 or is_last_epoch):
+                break
+            epoch_seconds = time.monotonic() - epoch_start
+            images_seen_now = state.epoch_images - images_at_start  # this process's share of the epoch, for speed
+            row: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.global_step, "lr": f"{lr:.6g}",
+                                   "train_loss": f"{state.epoch_loss_sum / max(1, state.step_in_epoch):.5f}",
+                                   "images_per_s": f"{images_seen_now / epoch_seconds:.3f}",
+                                   "epoch_seconds": f"{epoch_seconds:.1f}"}
+            is_last_epoch = state.epoch + 1 == cfg.epochs
+            improved = False
+            if val_set is not None and ((state.epoch + 1) % cfg.val_every == 0 or is_last_epoch):
+                if dist_info.is_main:
+                    collector = SampleCollector(sample_indices, IMAGENET_MEAN, IMAGENET_STD)
+                    result = evaluate_model(scored, val_set, cfg.size, device, cfg.amp, cfg.channels_last,
+                                            compute_bf=False, progress=progress_bar, on_prediction=collector)
+                    if collector.samples:
+                        panel = write_panel([row for _, row in collector.rows(classes)],
+                                            run_dir / "samples" / f"epoch_{state.epoch + 1:04d}.png", scale=0.5)
+                        if board is not None:
+                            board.samples(np.asarray(Image.open(panel)), state.global_step)
+                    row.update(val_global_accuracy=f"{result['global_accuracy']:.3f}",
+                               val_class_accuracy=f"{result['class_accuracy']:.3f}", val_miou=f"{result['miou']:.3f}")
+                    improved = result["miou"] > state.best_miou
+                    state.best_miou = max(state.best_miou, result["miou"])
+                    print(f"epoch {state.epoch + 1}: loss {row['train_loss']}  val G {result['global_accuracy']:.2f}"
+                          f"  C {result['class_accuracy']:.2f}  mIoU {result['miou']:.2f}", flush=True)
+                barrier()
+            state.epoch += 1
+            state.step_in_epoch = 0
+            state.epoch_loss_sum, state.epoch_images = 0.0, 0
             if dist_info.is_main:
-                collector = SampleCollector(sample_indices, IMAGENET_MEAN, IMAGENET_STD)
-                result = evaluate_model(scored, val_set, cfg.size, device, cfg.amp, cfg.channels_last,
-                                        compute_bf=False, progress=progress_bar, on_prediction=collector)
-                if collector.samples:
-                    panel = write_panel([row for _, row in collector.rows(classes)],
-                                        run_dir / "samples" / f"epoch_{state.epoch + 1:04d}.png", scale=0.5)
-                    if board is not None:
-                        board.samples(np.asarray(Image.open(panel)), state.global_step)
-                row.update(val_global_accuracy=f"{result['global_accuracy']:.3f}",
-                           val_class_accuracy=f"{result['class_accuracy']:.3f}", val_miou=f"{result['miou']:.3f}")
-                improved = result["miou"] > state.best_miou
-                state.best_miou = max(state.best_miou, result["miou"])
-                print(f"epoch {state.epoch + 1}: loss {row['train_loss']}  val G {result['global_accuracy']:.2f}"
-                      f"  C {result['class_accuracy']:.2f}  mIoU {result['miou']:.2f}", flush=True)
-            barrier()
-        state.epoch += 1
-        state.step_in_epoch = 0
-        state.epoch_loss_sum, state.epoch_images = 0.0, 0
-        if dist_info.is_main:
-            _write_metrics_row(run_dir / "metrics.csv", row, keep_below=state.epoch)
-            # Plotting costs about 0.1 s: a fraction of a CPU epoch, but a large one of a short GPU epoch.
-            if "val_miou" in row or is_last_epoch or time.monotonic() - last_plot > 30:
-                plot_metrics(run_dir / "metrics.csv", run_dir)
-                last_plot = time.monotonic()
-            if board is not None:
-                board.epoch(row, state.global_step)
-            if improved or val_set is None:
-                save(run_dir / "best.pt", {"progress": vars(state).copy()}, scored)
-            if ema is not None:
-                save(run_dir / "ema.pt", {"progress": vars(state).copy(), "ema_decay": cfg.ema_decay}, ema.module)
-        save(last_path, training_state())
-        last_save = time.monotonic()
+                _write_metrics_row(run_dir / "metrics.csv", row, keep_below=state.epoch)
+                # Plotting costs about 0.1 s: a fraction of a CPU epoch, but a large one of a short GPU epoch.
+                if "val_miou" in row or is_last_epoch or time.monotonic() - last_plot > 30:
+                    plot_metrics(run_dir / "metrics.csv", run_dir)
+                    last_plot = time.monotonic()
+                if board is not None:
+                    board.epoch(row, state.global_step)
+                if improved or val_set is None:
+                    save(run_dir / "best.pt", {"progress": vars(state).copy()}, scored)
+                if ema is not None:
+                    save(run_dir / "ema.pt", {"progress": vars(state).copy(), "ema_decay": cfg.ema_decay}, ema.module)
+            save(last_path, training_state())
+            last_save = time.monotonic()
     if board is not None:
         board.close()
     barrier()
     return run_dir
+
+
+def _stop_agreed(stop: StopRequests, device: torch.device, dist_info: DistInfo) -> bool:
+    """Whether to stop after this step; under torchrun every rank must stop at the same step."""
+    if not dist_info.enabled:
+        return stop.requested
+    agreed = all_reduce_sum(torch.tensor(float(stop.requested), device=device)).item() > 0
+    if agreed and not stop.requested:
+        stop.signal_number = int(signal.SIGTERM)  # another rank was told; stop with it
+    return agreed
+
+
+def _stop_here(save, last_path: Path, fields: dict[str, Any], stop: StopRequests, state: Progress,
+               run_dir: Path) -> None:
+    """Write last.pt at the step reached and leave with the signal's exit status."""
+    save(last_path, fields)
+    barrier()
+    raise TrainingStopped(f"stopped by {stop.signal_name} at epoch {state.epoch + 1}, step {state.global_step}; "
+                          f"{last_path} holds this step: continue with segnet train --run-dir {run_dir} --resume",
+                          stop.signal_number or int(signal.SIGTERM))
 
 
 def _optimiser_step(cfg, model, optimizer, batches, class_weights, ignore_index, device, dist_info: DistInfo) -> float:

@@ -1,0 +1,58 @@
+"""Stop a training run cleanly on SIGTERM or SIGINT: finish the step, write last.pt, exit.
+
+Schedulers (SLURM, Kubernetes) send SIGTERM before they kill a job and Ctrl-C sends SIGINT; without
+this a run loses everything since its last periodic checkpoint. A second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType, TracebackType
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Raised after the checkpoint is written; ``exit_code`` is the shell's 128 + signal number."""
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signal_number
+
+
+class StopRequests:
+    """Records the first stop signal instead of dying; handlers are installed only in the main thread."""
+
+    def __init__(self) -> None:
+        self.signal_number: int | None = None
+        self._previous: dict[int, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_number is not None
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signal_number).name if self.signal_number is not None else ""
+
+    def _handle(self, signal_number: int, frame: FrameType | None) -> None:
+        if self.signal_number is not None:  # asked twice: the user does not want to wait
+            raise KeyboardInterrupt
+        self.signal_number = signal_number
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for number in STOP_SIGNALS:
+                previous = signal.getsignal(number)
+                if previous is signal.SIG_IGN:  # e.g. SIGINT under nohup: the user asked not to be told
+                    continue
+                self._previous[number] = previous
+                signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous.clear()

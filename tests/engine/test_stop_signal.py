@@ -1,0 +1,86 @@
+"""SIGTERM (a scheduler) or Ctrl-C (the whole process group, loader workers too) stops a run at a
+step with last.pt written at that step, exit status 128 + signal, and --resume finishes the run."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+EPOCHS = 5  # 4 steps each on tiny_camvid: the signal lands after the first, well before the end
+
+
+def _command(root: Path, run_dir: Path, workers: int) -> list[str]:
+    return [sys.executable, "-m", "segnet", "train", "--data-root", str(root), "--run-dir", str(run_dir),
+            "--model", "segnet_basic", "--size", "96x128", "--batch-size", "2", "--epochs", str(EPOCHS),
+            "--workers", str(workers), "--class-weights", "none", "--checkpoint-minutes", "60", "--no-progress"]
+
+
+def _progress(run_dir: Path) -> dict:
+    return torch.load(run_dir / "last.pt", weights_only=True)["progress"]
+
+
+def _default_sigint() -> None:
+    """A shell's background job starts with SIGINT ignored; the test needs it delivered."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(("how", "signal_number", "workers"), [
+    ("SIGTERM to the trainer", signal.SIGTERM, 0),
+    ("Ctrl-C to the process group", signal.SIGINT, 1),
+])
+def test_a_stop_signal_saves_the_step_reached_and_resume_finishes(tiny_camvid, tmp_path, how, signal_number,
+                                                                  workers):
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(_command(tiny_camvid, run_dir, workers), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=_default_sigint)
+    # The first epoch's row: training is under way, and last.pt holds the end of epoch 1 only.
+    deadline = time.monotonic() + 120
+    while not (run_dir / "metrics.csv").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, f"{how}: the run ended before the signal: {process.stderr.read()[-500:]}"
+    if workers:
+        os.killpg(process.pid, signal_number)
+    else:
+        process.send_signal(signal_number)
+    _, err = process.communicate(timeout=120)
+
+    assert process.returncode == 128 + signal_number, f"{how}: exit {process.returncode}: {err[-500:]}"
+    assert "Traceback" not in err, err[-800:]
+    last_line = err.strip().splitlines()[-1]
+    name = signal.Signals(signal_number).name
+    assert last_line.startswith(f"segnet train: stopped by {name} at epoch "), last_line
+    assert f"--run-dir {run_dir} --resume" in last_line
+    stopped_at = int(re.search(r"step (\d+);", last_line).group(1))
+    progress = _progress(run_dir)
+    assert progress["global_step"] == stopped_at
+    assert stopped_at < EPOCHS * 4
+
+    resumed = subprocess.run([sys.executable, "-m", "segnet", "train", "--run-dir", str(run_dir), "--resume",
+                              "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-500:]
+    assert _progress(run_dir)["global_step"] == EPOCHS * 4
+    rows = (run_dir / "metrics.csv").read_text().strip().splitlines()[1:]
+    assert [int(row.split(",")[0]) for row in rows] == list(range(1, EPOCHS + 1))
+
+
+def test_stop_requests_restore_the_handlers_they_replaced():
+    from segnet.engine.stop import StopRequests
+
+    before = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    with StopRequests() as stop:
+        assert not stop.requested
+        signal.raise_signal(signal.SIGTERM)  # recorded, not fatal
+        assert stop.requested and stop.signal_name == "SIGTERM"
+        with pytest.raises(KeyboardInterrupt):  # a second signal stops at once
+            signal.raise_signal(signal.SIGTERM)
+    assert {number: signal.getsignal(number) for number in before} == before
