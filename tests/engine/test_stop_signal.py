@@ -84,3 +84,17 @@ def test_stop_requests_restore_the_handlers_they_replaced():
         with pytest.raises(KeyboardInterrupt):  # a second signal stops at once
             signal.raise_signal(signal.SIGTERM)
     assert {number: signal.getsignal(number) for number in before} == before
+
+
+def test_an_ignored_sigint_stays_ignored():
+    """Under nohup or `&` the shell ignores SIGINT for the job: training must not start hearing it."""
+    from segnet.engine.stop import StopRequests
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopRequests():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -45,7 +45,9 @@ class StopRequests:
         if threading.current_thread() is threading.main_thread():
             for number in STOP_SIGNALS:
                 previous = signal.getsignal(number)
-                if previous is signal.SIG_IGN:  # e.g. SIGINT under nohup: the user asked not to be told
+                # Ignored (SIGINT under nohup: the user asked not to be told), or set outside Python
+                # (None: it could not be put back).
+                if previous is signal.SIG_IGN or previous is None:
                     continue
                 self._previous[number] = previous
                 signal.signal(number, self._handle)
