@@ -54,6 +54,7 @@ FEED = ("data/test_data_device_augment.py", "engine/test_device_feed.py")
 BNR = ("engine/test_batchnorm_refresh.py",)
 EMA = ("engine/test_weight_ema.py",)
 LOSS = ("engine/test_loss.py",)
+STOP = ("engine/test_stop_signal.py",)
 
 MUTANTS = [
     # --- pooling -------------------------------------------------------------------------------
@@ -230,6 +231,13 @@ MUTANTS = [
            "present = torch.ones_like(per_class, dtype=torch.bool)", LOSS, "absent classes count too"),
     Mutant("lovasz", "engine/trainer.py", "images_in_step = sum(target.shape[0] for _, target in micro)",
            "images_in_step = micro[0][1].shape[0]", LOSS, "Lovász normalised by one micro-batch"),
+    Mutant("stop", "engine/trainer.py", """                    if stop.requested:
+                        _stop_here(save, last_path, training_state(), stop, state, run_dir)
+                    raise""", """                    raise""", STOP, "a step lost to Ctrl-C is a crash"),
+    Mutant("stop", "engine/stop.py", "            signal.signal(number, previous)", "            pass", STOP,
+           "the replaced handlers are not put back"),
+    Mutant("stop", "engine/trainer.py", "    save(last_path, fields)\n    barrier()", "    barrier()", STOP,
+           "the stop writes no checkpoint"),
 ]
 
 

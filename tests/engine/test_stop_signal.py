@@ -16,20 +16,21 @@ import torch
 
 EPOCHS = 5  # 4 steps each on tiny_camvid: the signal lands after the first, well before the end
 
+# `python -m segnet`, with SIGINT heard again: a shell's background job (CI may run this suite as one)
+# starts with it ignored, which the trainer rightly keeps.
+SEGNET_HEARING_SIGINT = [sys.executable, "-c", "import runpy, signal; "
+                         "signal.signal(signal.SIGINT, signal.default_int_handler); "
+                         "runpy.run_module('segnet', run_name='__main__')"]
+
 
 def _command(root: Path, run_dir: Path, workers: int) -> list[str]:
-    return [sys.executable, "-m", "segnet", "train", "--data-root", str(root), "--run-dir", str(run_dir),
+    return [*SEGNET_HEARING_SIGINT, "train", "--data-root", str(root), "--run-dir", str(run_dir),
             "--model", "segnet_basic", "--size", "96x128", "--batch-size", "2", "--epochs", str(EPOCHS),
             "--workers", str(workers), "--class-weights", "none", "--checkpoint-minutes", "60", "--no-progress"]
 
 
 def _progress(run_dir: Path) -> dict:
     return torch.load(run_dir / "last.pt", weights_only=True)["progress"]
-
-
-def _default_sigint() -> None:
-    """A shell's background job starts with SIGINT ignored; the test needs it delivered."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize(("how", "signal_number", "workers"), [
@@ -41,8 +42,7 @@ def test_a_stop_signal_saves_the_step_reached_and_resume_finishes(tiny_camvid, t
     run_dir = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(_command(tiny_camvid, run_dir, workers), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True,
-                               preexec_fn=_default_sigint)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
     # The first epoch's row: training is under way, and last.pt holds the end of epoch 1 only.
     deadline = time.monotonic() + 120
     while not (run_dir / "metrics.csv").exists() and process.poll() is None and time.monotonic() < deadline:
@@ -66,7 +66,7 @@ def test_a_stop_signal_saves_the_step_reached_and_resume_finishes(tiny_camvid, t
     assert stopped_at < EPOCHS * 4
 
     resumed = subprocess.run([sys.executable, "-m", "segnet", "train", "--run-dir", str(run_dir), "--resume",
-                              "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+                              "--no-progress"], env=env, capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr[-500:]
     assert _progress(run_dir)["global_step"] == EPOCHS * 4
     rows = (run_dir / "metrics.csv").read_text().strip().splitlines()[1:]
@@ -98,3 +98,30 @@ def test_an_ignored_sigint_stays_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_step_lost_to_the_stop_counts_as_the_stop(tiny_camvid, tmp_path, monkeypatch):
+    """Ctrl-C can kill a loader worker while the trainer waits on it: that step fails before the
+    weights change, and the run must still stop cleanly at the step before, not crash."""
+    from segnet.engine import trainer
+    from segnet.engine.config import TrainConfig
+    from segnet.engine.stop import TrainingStopped
+
+    real_step, calls = trainer._optimiser_step, []
+
+    def step_then_lose_a_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGTERM)
+            raise RuntimeError("DataLoader worker (pid 1) exited unexpectedly")
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_optimiser_step", step_then_lose_a_batch)
+    run_dir = tmp_path / "run"
+    cfg = TrainConfig(model="segnet_basic", data_root=str(tiny_camvid), size=(48, 64), epochs=2, batch_size=2,
+                      workers=0, run_dir=str(run_dir), val_split=None, class_weights="none")
+    with pytest.raises(TrainingStopped, match=r"stopped by SIGTERM at epoch 1, step 2;") as stopped:
+        trainer.train(cfg, progress_bar=False)
+    assert stopped.value.exit_code == 128 + signal.SIGTERM
+    assert _progress(run_dir)["global_step"] == 2
+    assert _progress(run_dir)["step_in_epoch"] == 2
