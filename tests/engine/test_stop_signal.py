@@ -18,9 +18,9 @@ EPOCHS = 5  # 4 steps each on tiny_camvid: the signal lands after the first, wel
 
 # `python -m segnet`, with SIGINT heard again: a shell's background job (CI may run this suite as one)
 # starts with it ignored, which the trainer rightly keeps.
-SEGNET_HEARING_SIGINT = [sys.executable, "-c", "import runpy, signal; "
-                         "signal.signal(signal.SIGINT, signal.default_int_handler); "
-                         "runpy.run_module('segnet', run_name='__main__')"]
+SEGNET_HEARING_SIGINT = [sys.executable, "-c", ("import runpy, signal; "
+                                                "signal.signal(signal.SIGINT, signal.default_int_handler); "
+                                                "runpy.run_module('segnet', run_name='__main__')")]
 
 
 def _command(root: Path, run_dir: Path, workers: int) -> list[str]:
