@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-EPOCHS = 5  # 4 steps each on tiny_camvid: the signal lands after the first, well before the end
+EPOCHS = 3  # 4 steps each on tiny_camvid: the signal lands after the first, before the end
 
 # `python -m segnet`, with SIGINT heard again: a shell's background job (CI may run this suite as one)
 # starts with it ignored, which the trainer rightly keeps.
