@@ -9,7 +9,9 @@ the classifier writes float32 logits. Nothing is dequantised in between.
 
 The grids come from calibration: :func:`calibrate` runs the float32 model on a few images and
 records each conv's output range (``segnet quantize`` stores them in the checkpoint). Weights are
-quantised per output channel, symmetric int8.
+quantised per output channel, symmetric: to 8 bits where the CPU has VNNI or AMX, to 7 bits
+elsewhere (:func:`weight_levels`), since the weights are quantised when a model is loaded, on the
+machine that runs it.
 """
 
 from __future__ import annotations
@@ -26,10 +28,23 @@ from .models.segnet import MIN_INPUT_SIZE as SEGNET_MIN_SIZE
 from .models.segnet import SegNet, check_input
 from .models.segnet_basic import MIN_INPUT_SIZE as BASIC_MIN_SIZE
 from .models.segnet_basic import SegNetBasic
-from .optimize import fold_batchnorm, int8_kernels_available
+from .optimize import cpu_has_fast_int8, fold_batchnorm, int8_kernels_available
 
 INPUT_KEY = "input"  # the range of what the first conv reads (after SegNet-Basic's LRN)
 ActivationRanges = dict[str, tuple[float, float]]
+
+
+def weight_levels() -> int:
+    """The largest weight magnitude in int8 steps: 127 where int8 dot products are native (VNNI, AMX),
+    63 elsewhere.
+
+    Why: without VNNI, oneDNN multiplies uint8 by int8 with AVX2's ``vpmaddubsw``, which adds each
+    pair of products into an int16 that saturates: 2 x 255 x 127 overflows it, and one conv's
+    output was off by up to 58 uint8 steps on an AMD EPYC (AVX2 only). With weights in [-64, 63]
+    a pair is at most 2 x 255 x 64 = 32,640 and fits. This is FBGEMM's ``reduce_range``, spent on
+    the weights (per channel, cheap) rather than on the activations.
+    """
+    return 127 if cpu_has_fast_int8() else 63
 
 
 @dataclass(frozen=True)
@@ -135,11 +150,14 @@ def calibrate(model: nn.Module, batches: Iterable[Tensor]) -> ActivationRanges:
 class QuantizedConv2d(nn.Module):
     """A conv on uint8 input: int8 per-channel weights, fused ReLU, uint8 (or float32) output."""
 
-    def __init__(self, conv: nn.Conv2d, source: Grid, target: Grid | None, relu: bool) -> None:
+    def __init__(self, conv: nn.Conv2d, source: Grid, target: Grid | None, relu: bool,
+                 levels: int | None = None) -> None:
         super().__init__()
+        self.levels = weight_levels() if levels is None else levels
         weight = conv.weight.detach().float()
-        self.weight_scale = (weight.abs().amax(dim=(1, 2, 3)) / 127.0).clamp_min(1e-12)
-        weight_q = torch.round(weight / self.weight_scale.view(-1, 1, 1, 1)).clamp_(-128, 127).to(torch.int8)
+        self.weight_scale = (weight.abs().amax(dim=(1, 2, 3)) / self.levels).clamp_min(1e-12)
+        weight_q = torch.round(weight / self.weight_scale.view(-1, 1, 1, 1)).clamp_(-self.levels - 1, self.levels)
+        weight_q = weight_q.to(torch.int8)
         self.weight_zero_point = torch.zeros(weight.shape[0], dtype=torch.int64)
         self.geometry = ([*conv.stride], [*conv.padding], [*conv.dilation], conv.groups)
         # Packed once into oneDNN's blocked layout (an opaque tensor, so not a buffer).
@@ -159,7 +177,8 @@ class QuantizedConv2d(nn.Module):
 
     def extra_repr(self) -> str:
         out = f"uint8 scale={self.target.scale:.3g} zp={self.target.zero_point}" if self.target else "float32"
-        return f"{tuple(self.packed.shape) if self.packed.dim() else ''} relu={self.relu} out={out}"
+        return (f"{tuple(self.packed.shape) if self.packed.dim() else ''} weights=+-{self.levels} "
+                f"relu={self.relu} out={out}")
 
 
 class Int8SegNet(nn.Module):

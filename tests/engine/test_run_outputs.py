@@ -113,3 +113,18 @@ def test_error_map_and_even_spacing_by_hand():
     assert out[0, 3].tolist() == [0, 0, 0]  # unlabelled: black, whatever the prediction
     assert evenly_spaced(3, 101) == [0, 50, 100]
     assert evenly_spaced(5, 3) == [0, 1, 2] and evenly_spaced(0, 10) == [] and evenly_spaced(1, 9) == [4]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_header_warns_when_bf16_is_emulated_on_the_cpu(monkeypatch, native):
+    import segnet.optimize as optimize
+    from segnet.engine.config import TrainConfig
+    from segnet.engine.header import run_header
+    from segnet.models import create_model
+
+    monkeypatch.setattr(optimize, "cpu_has_fast_bf16", lambda: native)
+    cfg = TrainConfig(model="segnet_basic", amp="bf16", run_dir="runs/x")
+    lines = run_header(cfg, create_model("segnet_basic", 11), CAMVID_CLASSES, 8, None, None, 4, 1,
+                       torch.device("cpu"))
+    assert any("bf16 autocast" in line for line in lines)
+    assert any("emulated" in line and "--amp none" in line for line in lines) == (not native)

@@ -69,3 +69,17 @@ def test_prepared_models_hold_no_batchnorm_by_default():
         fast = prepare_for_inference(model, precision=precision)
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules()), precision
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original untouched
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_that_emulates_it_is_flagged(monkeypatch, native):
+    """bf16 autocast without AVX512-BF16/AMX is the slow setting: train and refresh-bn say so."""
+    import segnet.optimize as optimize
+    monkeypatch.setattr(optimize, "cpu_has_fast_bf16", lambda: native)
+    cpu = torch.device("cpu")
+    warning = optimize.emulated_bf16_warning("bf16", cpu)
+    assert (warning is None) == native
+    if not native:
+        assert "--amp none" in warning
+    assert optimize.emulated_bf16_warning("none", cpu) is None
+    assert optimize.emulated_bf16_warning("bf16", torch.device("cuda")) is None

@@ -1,16 +1,17 @@
 """The uint8 grid and one int8 conv, pinned to a float64 reference computed by hand.
 
 Grid: zero exact, round trip within half a step, clamping outside. QuantizedConv2d: dequantised
-uint8 input, per-output-channel symmetric int8 weights (scale = amax/127), float64 conv + bias
-(+ ReLU), requantised to the target grid: the oneDNN kernel must agree within 1 LSB.
+uint8 input, per-output-channel symmetric weights (scale = amax/127 on a CPU with VNNI, amax/63
+without), float64 conv + bias (+ ReLU), requantised to the target grid: the oneDNN kernel must
+agree within 1 LSB.
 """
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from segnet.optimize import int8_kernels_available
-from segnet.quantize import Grid, QuantizedConv2d
+from segnet.optimize import cpu_has_fast_int8, int8_kernels_available
+from segnet.quantize import Grid, QuantizedConv2d, weight_levels
 
 requires_int8 = pytest.mark.skipif(not int8_kernels_available(),
                                    reason="this torch build has no oneDNN int8 conv (x86 CPU builds do)")
@@ -51,11 +52,11 @@ def test_grid_quantize_returns_channels_last_uint8():
     assert q.dtype == torch.uint8 and q.is_contiguous(memory_format=torch.channels_last)
 
 
-def reference(conv: torch.nn.Conv2d, source: Grid, q: torch.Tensor, relu: bool) -> torch.Tensor:
-    """Float64 conv of the dequantised input with per-channel symmetric int8 fake-quantised weights."""
+def reference(conv: torch.nn.Conv2d, source: Grid, q: torch.Tensor, relu: bool, levels: int) -> torch.Tensor:
+    """Float64 conv of the dequantised input with per-channel symmetric fake-quantised weights."""
     weight = conv.weight.detach().double()
-    scale = (weight.abs().amax(dim=(1, 2, 3), keepdim=True) / 127.0).clamp_min(1e-12)
-    weight = torch.round(weight / scale).clamp(-128, 127) * scale
+    scale = (weight.abs().amax(dim=(1, 2, 3), keepdim=True) / levels).clamp_min(1e-12)
+    weight = torch.round(weight / scale).clamp(-levels - 1, levels) * scale
     bias = None if conv.bias is None else conv.bias.detach().double()
     y = F.conv2d(dequantize(source, q), weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
     return y.relu() if relu else y
@@ -71,10 +72,16 @@ CASES = [  # in, out, kernel, padding, stride, groups, HxW, bias, relu, source g
 ]
 
 
+# 8-bit weights are exact only where int8 dot products are native; 7-bit ones everywhere.
+LEVELS = [63, pytest.param(127, marks=pytest.mark.skipif(
+    not cpu_has_fast_int8(), reason="8-bit weights saturate AVX2's int16 pair sums; this CPU has no VNNI"))]
+
+
 @requires_int8
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}to{c[1]}k{c[2]}s{c[4]}g{c[5]}")
 @pytest.mark.parametrize("narrow", [False, True], ids=["fits", "clamps"])
-def test_quantized_conv_matches_float64_reference(case, narrow):
+@pytest.mark.parametrize("levels", LEVELS, ids=lambda n: f"w{n}")
+def test_quantized_conv_matches_float64_reference(case, narrow, levels):
     cin, cout, k, pad, stride, groups, size, bias, relu, source_range = case
     torch.manual_seed(cin * 7 + cout)
     conv = torch.nn.Conv2d(cin, cout, k, stride=stride, padding=pad, groups=groups, bias=bias)
@@ -82,12 +89,12 @@ def test_quantized_conv_matches_float64_reference(case, narrow):
         conv.weight.mul_(torch.logspace(-1, 1, cout).view(-1, 1, 1, 1))
     source = Grid.covering(*source_range)
     q = torch.randint(0, 256, (2, cin, *size), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
-    expected_float = reference(conv, source, q, relu)
+    expected_float = reference(conv, source, q, relu, levels)
     low, high = float(expected_float.min()), float(expected_float.max())
     target = Grid.covering(low / 2, high / 2) if narrow else Grid.covering(low, high)
     expected = torch.round(expected_float / target.scale).add(target.zero_point).clamp(0, 255)
 
-    out = QuantizedConv2d(conv, source, target, relu)(q)
+    out = QuantizedConv2d(conv, source, target, relu, levels)(q)
     assert out.dtype == torch.uint8 and out.shape == expected.shape
     diff = (out.double() - expected).abs()
     assert diff.max() <= 1, diff.max()
@@ -95,10 +102,29 @@ def test_quantized_conv_matches_float64_reference(case, narrow):
     if narrow:
         assert (out == 255).any()  # the clamping was exercised
 
-    logits = QuantizedConv2d(conv, source, None, relu)(q)
+    logits = QuantizedConv2d(conv, source, None, relu, levels)(q)
     assert logits.dtype == torch.float32
     torch.testing.assert_close(logits.double(), expected_float, rtol=1e-5,
                                atol=1e-5 * float(expected_float.abs().max()))
+
+
+def test_weights_get_8_bits_only_where_int8_products_are_native(monkeypatch):
+    import segnet.quantize as quantize
+    for native, levels in ((True, 127), (False, 63)):
+        monkeypatch.setattr(quantize, "cpu_has_fast_int8", lambda: native)
+        assert quantize.weight_levels() == levels
+
+
+@requires_int8
+def test_the_default_weight_grid_is_exact_on_this_cpu():
+    """What a model loaded here gets (levels=None) agrees with the reference at this CPU's levels."""
+    torch.manual_seed(1)
+    conv = torch.nn.Conv2d(64, 64, 7, padding=3)
+    source = Grid.covering(0.0, 255.0)  # the worst case for pair sums: every input near 255
+    q = torch.randint(200, 256, (1, 64, 9, 11), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
+    expected = reference(conv, source, q, False, weight_levels())
+    logits = QuantizedConv2d(conv, source, None, False)(q)
+    torch.testing.assert_close(logits.double(), expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
 
 
 @requires_int8

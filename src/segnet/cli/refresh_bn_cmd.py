@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ..checkpoint import atomic_save, load_model, read_checkpoint, without_train
 from ..data import build_dataset, eval_transform, select_sequences
 from ..engine.batchnorm_refresh import refresh_batchnorm
 from ..inference import TTA_SCALES, parse_scales, scaled_sizes
+from ..optimize import emulated_bf16_warning
 from ..weights import resolve_weights
 from .common import add_dataset_arguments, dataset_options, parse_names, parse_size, writable_file
 
@@ -73,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
             dataset = select_sequences(dataset, drop=holdout)
         loaders.append(DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers))
     device = torch.device(args.device)
+    slow_bf16 = emulated_bf16_warning(args.amp, device)
+    if slow_bf16:
+        print(slow_bf16, file=sys.stderr)
     model = loaded.model.to(device, memory_format=torch.channels_last)
     start = time.perf_counter()
     frames = refresh_batchnorm(model, (images for loader in loaders for images, _ in loader), device, args.amp,

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..optimize import emulated_bf16_warning
 from .config import TrainConfig
 
 
@@ -47,6 +48,9 @@ def run_header(cfg: TrainConfig, model: nn.Module, classes, train_frames: int, v
     processes = f", {world_size} processes" if world_size > 1 else ""
     feeding = ("augmented on the device" if cfg.augment_on_device else f"{cfg.workers} loader workers")
     lines.append(f"  device {device}{processes}, {precision}{layout}, {feeding}, seed {cfg.seed}")
+    slow_bf16 = emulated_bf16_warning(cfg.amp, device)
+    if slow_bf16:
+        lines.append(f"  {slow_bf16}")
     warmup = f", warm-up {cfg.warmup_epochs:g} epochs" if cfg.warmup_epochs else ""
     start = f", from {cfg.init_weights}" if cfg.init_weights and not cfg.resume else ""
     lines.append(f"  SGD lr {cfg.lr:g} ({cfg.schedule}{warmup}), momentum {cfg.momentum:g}, weight decay "

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Rebuild the shipped model's held-out twin on one GPU, stage by stage, and run the next arms.
+#
+# The twin (train+val minus drive 0006R0) is the only honest judge of a change to the shipped
+# recipe, and its weights live outside the repository: when they are lost, no continuation of the
+# shipped model can be judged until the twin's whole history is run again. This script runs that
+# history (the recipe study's arms G, H, I and M, the same commands as the model card's with
+# `--holdout 0006R0`), then the arms that continue it:
+#   P_held  I + a 12-epoch cycle with the Lovász term at weight 3 (M's rival; session 11's arm P)
+#   R_held  M + the same weight-3 cycle            R_ship  the shipped weights + the same cycle
+# Every stage's weights come back in $OUT as float16 without training state (<name>.pt, 2.9 MB),
+# to be committed under research/twin/ so that a later session can go on from them.
+#
+# One `run` call may last 600 s at most, so the script stops itself at LIMIT seconds and is run
+# again on the same warm machine: a finished stage (runs/chain/<name>/done) is skipped, a stopped
+# one resumes from its last.pt (saved at the stopping step, on SIGTERM), a new one starts.
+#   python scripts/camvid_transfer.py pack ../shared/camvid .gpu_data/camvid      # here, once
+#   OUT=$OUT LIMIT=540 scripts/twin_chain_gpu.sh .gpu_data/camvid                # there, until "all done"
+# SMOKE=1 DEVICE=cpu AMP=none SIZE=64x80 runs every stage for 2 steps (checks the plumbing on a CPU).
+set -u
+PACKED=${1:?usage: twin_chain_gpu.sh PACKED_CAMVID_DIR}
+OUT=${OUT:-runs/chain_out}
+RUNS=${RUNS:-runs/chain}             # stage folders: kept between calls on a warm machine
+LIMIT=${LIMIT:-540}                  # seconds this call may run before it stops itself
+DEVICE=${DEVICE:-cuda}
+STAGES=${STAGES:-G H1 H2 I M P_held R_held R_ship}
+SHIPPED=${SHIPPED:-src/segnet/weights/camvid_segnet_basic.pt}
+PY=${PYTHON:-python3}
+DATA=${DATA:-/tmp/camvid}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 SEGNET_CACHE=/tmp/segnet-cache
+mkdir -p "$OUT" "$RUNS"
+exec > >(tee -a "$OUT/chain.log") 2>&1
+started=$(date +%s)
+elapsed() { echo $(( $(date +%s) - started )); }
+
+$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+[ -d "$DATA/train" ] || $PY scripts/camvid_transfer.py unpack "$PACKED" "$DATA" || exit 2
+
+# The recipe every stage shares (the model card's), then per stage: start, epochs, lr, warm-up, seed.
+SIZE=${SIZE:-360x480}
+AMP=${AMP:-bf16}
+COMMON="--model segnet_basic --dataset camvid --data-root $DATA --train-split train+val --size $SIZE \
+ --color-jitter 0.25 --schedule cosine --batch-size 12 --amp $AMP --channels-last --device $DEVICE \
+ --checkpoint-minutes 0.5 --no-progress"
+if [ "$DEVICE" = cuda ]; then COMMON="$COMMON --augment-on-device --workers 4"; else COMMON="$COMMON --workers 1"; fi
+[ "${SMOKE:-0}" = 1 ] && COMMON="$COMMON --max-steps 2"
+HELD="--holdout 0006R0"
+SHIP="--val-split none"
+
+half_weights() {  # last.pt -> $OUT/<name>.pt: float16 tensors, no optimiser/RNG state
+  $PY - "$1" "$2" <<'PY'
+import sys, torch
+from segnet.checkpoint import atomic_save, without_training_state
+data = without_training_state(torch.load(sys.argv[1], map_location="cpu", weights_only=False))
+data["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
+atomic_save(data, sys.argv[2])
+PY
+}
+
+stage() {  # name  init(or -)  epochs  lr  warmup  seed  split-options  [more options]
+  local name=$1 init=$2 epochs=$3 lr=$4 warmup=$5 seed=$6 split=$7; shift 7
+  local dir=$RUNS/$name left
+  if [ -f "$dir/done" ]; then echo "[$(elapsed)s] $name: done in an earlier call"; return 0; fi
+  left=$(( LIMIT - $(elapsed) ))
+  if [ $left -lt 30 ]; then echo "[$(elapsed)s] $name: no time left in this call"; return 1; fi
+  local args
+  if [ -f "$dir/last.pt" ]; then
+    args="--run-dir $dir --resume"
+  else
+    [ "$init" = - ] || [ -f "$init" ] || { echo "[$(elapsed)s] $name: its start $init is missing"; return 1; }
+    args="$COMMON $split --epochs $epochs --lr $lr --warmup-epochs $warmup --seed $seed --val-every $epochs \
+      --run-dir $dir $*"
+    [ "$init" = - ] || args="$args --init-weights $init"
+  fi
+  echo "[$(elapsed)s] segnet train $args"
+  timeout --signal=TERM --kill-after=30 $left $PY -m segnet train $args > "$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 3 "$OUT/$name.log"
+  cp -f "$dir/metrics.csv" "$OUT/${name}_metrics.csv" 2>/dev/null
+  if [ $rc -ne 0 ]; then echo "[$(elapsed)s] $name: stopped (exit $rc); the next call resumes it"; return 1; fi
+  half_weights "$dir/last.pt" "$OUT/$name.pt" && touch "$dir/done"
+  echo "[$(elapsed)s] $name: finished, $OUT/$name.pt"
+}
+
+run_stage() {
+  case $1 in
+    G)      stage G - 168 0.05 3 1 "$HELD" ;;
+    H1)     stage H1 "$RUNS/G/last.pt" 115 0.03 2 1 "$HELD" ;;
+    H2)     stage H2 "$RUNS/H1/last.pt" 83 0.02 2 1 "$HELD" ;;
+    I)      stage I "$RUNS/H2/last.pt" 20 0.01 1 3 "$HELD" ;;
+    M)      stage M "$RUNS/I/last.pt" 12 0.01 1 6 "$HELD" --lovasz-weight 1 ;;
+    P_held) stage P_held "$RUNS/I/last.pt" 12 0.01 1 6 "$HELD" --lovasz-weight 3 ;;
+    R_held) stage R_held "$RUNS/M/last.pt" 12 0.01 1 6 "$HELD" --lovasz-weight 3 ;;
+    R_ship) stage R_ship "$SHIPPED" 12 0.01 1 6 "$SHIP" --lovasz-weight 3 ;;
+    *) echo "unknown stage $1"; return 2 ;;
+  esac
+}
+
+for name in $STAGES; do
+  run_stage "$name" || { echo "[$(elapsed)s] stopping this call at $name; run the script again"; exit 75; }
+done
+echo "[$(elapsed)s] all done"
