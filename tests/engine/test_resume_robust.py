@@ -26,8 +26,19 @@ def _state(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "last.pt", weights_only=True)["state_dict"]
 
 
-@pytest.mark.parametrize("model", segnet.list_models())
-def test_mid_epoch_resume_is_exact_for_every_model(tiny_camvid, tmp_path, model):
+def _parameters(name: str) -> int:
+    with torch.device("meta"):  # counted without allocating or initialising anything
+        return sum(p.numel() for p in segnet.create_model(name, 11).parameters())
+
+
+# FCN-8s and DeconvNet (134 M and 252 M parameters, their fc6/fc7 alone 120 M) took 92 s and 202 s
+# here on a 2-core AVX2 CPU; the state a resume must restore is the same kind in the smaller models
+# (dropout masks: bayesian_segnet, deeplab_largefov; BatchNorm and compact indices: segnet).
+RESUMED_MODELS = [name for name in segnet.list_models() if _parameters(name) < 100_000_000]
+
+
+@pytest.mark.parametrize("model", RESUMED_MODELS)
+def test_mid_epoch_resume_is_exact_for_each_model_below_100m_parameters(tiny_camvid, tmp_path, model):
     # 8 frames, batch 4 at 32x32: 2 steps per epoch; stop after 3 (inside epoch 2), then resume.
     small = {"size": (32, 32), "batch_size": 4}
     torch.manual_seed(123)  # the global generator's state before training must not matter either

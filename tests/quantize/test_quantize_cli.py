@@ -2,7 +2,7 @@
 
 Pinned: quantize writes a calibrated copy (input checkpoint untouched) that load_model reads back
 with its ranges; evaluate runs it in int8 with scores close to float32; int8 on an uncalibrated
-checkpoint and --images 0 are one-line errors (exit 2); auto picks int8 on a VNNI CPU.
+checkpoint and --images 0 are one-line errors (exit 2); auto picks int8 on an x86 CPU.
 """
 
 import contextlib
@@ -20,7 +20,7 @@ from segnet.checkpoint import atomic_save, load_model, make_checkpoint
 from segnet.cli.main import main
 from segnet.data import CAMVID, IMAGENET_MEAN, IMAGENET_STD
 from segnet.inference import Segmenter, image_to_tensor
-from segnet.optimize import cpu_has_fast_int8, int8_kernels_available
+from segnet.optimize import int8_kernels_available
 
 pytestmark = pytest.mark.skipif(not int8_kernels_available(),
                                 reason="this torch build has no oneDNN int8 conv (x86 CPU builds do)")
@@ -158,7 +158,7 @@ def test_quantize_needs_an_image(weights, camvid, tmp_path, capsys, count):
     assert not output.exists()
 
 
-@pytest.mark.skipif(not cpu_has_fast_int8(), reason="this CPU has no VNNI: auto does not pick int8")
+@pytest.mark.skipif(not int8_kernels_available(), reason="this torch build has no oneDNN int8 conv")
 def test_segmenter_auto_picks_int8_for_a_calibrated_checkpoint(quantized, weights, camvid):
     output, _ = quantized
     segmenter = Segmenter.load(output, precision="auto")

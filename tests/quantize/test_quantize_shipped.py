@@ -35,8 +35,9 @@ def test_shipped_checkpoint_is_calibrated():
 
 
 def test_shipped_model_int8_matches_float32_on_camvid_val():
-    fp32 = Segmenter.load(precision="fp32")
-    int8 = Segmenter.load(precision="int8")
+    # One pass each (no test-time augmentation): the strictest comparison, and 11 times cheaper.
+    fp32 = Segmenter.load(precision="fp32", tta="none")
+    int8 = Segmenter.load(precision="int8", tta="none")
     assert int8.precision == "int8" and int8.size == fp32.size  # the checkpoint's size (360x480)
     scores = {"fp32": ConfusionMatrix(11, 11), "int8": ConfusionMatrix(11, 11)}
     same = total = 0

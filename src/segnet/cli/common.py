@@ -44,8 +44,8 @@ def next_free_dir(parent: str | Path, stem: str) -> Path:
 
 
 PRECISION_HELP = ("inference path (BatchNorm folded, channels-last): fp32, bf16, int8 (CPU; the checkpoint "
-                  "must be calibrated by `segnet quantize`) or auto (int8 if calibrated and the CPU has "
-                  "VNNI, else bf16 if native, else fp32)")
+                  "must be calibrated by `segnet quantize`) or auto (int8 if calibrated, on an x86 CPU; "
+                  "else bf16 if native, else fp32)")
 
 
 def add_precision_argument(parser, default: str) -> None:

@@ -22,7 +22,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "quantize", help="calibrate a checkpoint for int8 CPU inference",
         description="Run the float32 model on a few images of a dataset split, record every conv's "
         "activation range and write a copy of the checkpoint that carries them. predict, evaluate and "
-        "serve then run it in int8 with --precision int8 (or auto, on a CPU with VNNI). The weights are "
+        "serve then run it in int8 with --precision int8 (or auto, on an x86 CPU). The weights are "
         "not changed. A check on other images prints how often int8 and float32 agree.",
     )
     p.add_argument("--weights", help="checkpoint (.pt) to calibrate (default: the shipped CamVid model)")
@@ -78,5 +78,6 @@ def run(args: argparse.Namespace) -> int:
     atomic_save(data, output)
     print(f"calibrated checkpoint written to {output}")
     if not cpu_has_fast_int8():
-        print("note: this CPU has no VNNI int8 instructions; int8 will run, but slower than bf16/fp32")
+        print("note: this CPU has no VNNI int8 instructions: int8 runs here with 7-bit weights (AVX2's "
+              "int16 sums would overflow with 8), still faster than float32")
     return 0
