@@ -16,6 +16,7 @@
 # one resumes from its last.pt (saved at the stopping step, on SIGTERM), a new one starts.
 #   python scripts/camvid_transfer.py pack ../shared/camvid .gpu_data/camvid      # here, once
 #   OUT=$OUT LIMIT=540 scripts/twin_chain_gpu.sh .gpu_data/camvid                # there, until "all done"
+# A later lease (a fresh machine) skips every stage whose copy is in $KEPT and starts from it.
 # SMOKE=1 DEVICE=cpu AMP=none SIZE=64x80 runs every stage for 2 steps (checks the plumbing on a CPU).
 set -u
 PACKED=${1:?usage: twin_chain_gpu.sh PACKED_CAMVID_DIR}
@@ -24,6 +25,7 @@ RUNS=${RUNS:-runs/chain}             # stage folders: kept between calls on a wa
 LIMIT=${LIMIT:-540}                  # seconds this call may run before it stops itself
 DEVICE=${DEVICE:-cuda}
 STAGES=${STAGES:-G H1 H2 I M P_held R_held R_ship}
+KEPT=${KEPT:-research/twin}          # float16 copies of stages finished in earlier leases (committed)
 SHIPPED=${SHIPPED:-src/segnet/weights/camvid_segnet_basic.pt}
 PY=${PYTHON:-python3}
 DATA=${DATA:-/tmp/camvid}
@@ -57,15 +59,20 @@ atomic_save(data, sys.argv[2])
 PY
 }
 
+weights_of() {  # a finished stage's weights: this machine's last.pt, else the kept float16 copy
+  if [ -f "$RUNS/$1/done" ]; then echo "$RUNS/$1/last.pt"; else echo "$KEPT/$1.pt"; fi
+}
+
 stage() {  # name  init(or -)  epochs  lr  warmup  seed  split-options  [more options]
   local name=$1 init=$2 epochs=$3 lr=$4 warmup=$5 seed=$6 split=$7; shift 7
   local dir=$RUNS/$name left
   if [ -f "$dir/done" ]; then echo "[$(elapsed)s] $name: done in an earlier call"; return 0; fi
+  if [ -f "$KEPT/$name.pt" ]; then echo "[$(elapsed)s] $name: kept from an earlier lease, $KEPT/$name.pt"; return 0; fi
   left=$(( LIMIT - $(elapsed) ))
   if [ $left -lt 30 ]; then echo "[$(elapsed)s] $name: no time left in this call"; return 1; fi
   local args
   if [ -f "$dir/last.pt" ]; then
-    args="--run-dir $dir --resume"
+    args="--run-dir $dir --resume --no-progress"
   else
     [ "$init" = - ] || [ -f "$init" ] || { echo "[$(elapsed)s] $name: its start $init is missing"; return 1; }
     args="$COMMON $split --epochs $epochs --lr $lr --warmup-epochs $warmup --seed $seed --val-every $epochs \
@@ -85,12 +92,12 @@ stage() {  # name  init(or -)  epochs  lr  warmup  seed  split-options  [more op
 run_stage() {
   case $1 in
     G)      stage G - 168 0.05 3 1 "$HELD" ;;
-    H1)     stage H1 "$RUNS/G/last.pt" 115 0.03 2 1 "$HELD" ;;
-    H2)     stage H2 "$RUNS/H1/last.pt" 83 0.02 2 1 "$HELD" ;;
-    I)      stage I "$RUNS/H2/last.pt" 20 0.01 1 3 "$HELD" ;;
-    M)      stage M "$RUNS/I/last.pt" 12 0.01 1 6 "$HELD" --lovasz-weight 1 ;;
-    P_held) stage P_held "$RUNS/I/last.pt" 12 0.01 1 6 "$HELD" --lovasz-weight 3 ;;
-    R_held) stage R_held "$RUNS/M/last.pt" 12 0.01 1 6 "$HELD" --lovasz-weight 3 ;;
+    H1)     stage H1 "$(weights_of G)" 115 0.03 2 1 "$HELD" ;;
+    H2)     stage H2 "$(weights_of H1)" 83 0.02 2 1 "$HELD" ;;
+    I)      stage I "$(weights_of H2)" 20 0.01 1 3 "$HELD" ;;
+    M)      stage M "$(weights_of I)" 12 0.01 1 6 "$HELD" --lovasz-weight 1 ;;
+    P_held) stage P_held "$(weights_of I)" 12 0.01 1 6 "$HELD" --lovasz-weight 3 ;;
+    R_held) stage R_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 3 ;;
     R_ship) stage R_ship "$SHIPPED" 12 0.01 1 6 "$SHIP" --lovasz-weight 3 ;;
     *) echo "unknown stage $1"; return 2 ;;
   esac

@@ -66,9 +66,10 @@ def cpu_has_fast_int8() -> bool:
 def resolve_precision(precision: str, device: torch.device, calibrated: bool = False) -> str:
     """The precision to run: ``auto`` picks int8 (CPU, calibrated model), else bf16, else float32.
 
-    int8 wins on every x86 CPU measured: 4x float32 with VNNI, and 1.7x on an AVX2-only AMD EPYC
-    (0.535 against 0.922 s per 360x480 image, 99.4% of pixels labelled alike), where it runs with
-    7-bit weights (:func:`segnet.quantize.weight_levels`).
+    int8 wins on every x86 CPU measured: 4x float32 with VNNI, and 2.0x on an AVX2-only AMD EPYC
+    (0.448 against 0.916 s per 360x480 image, 99.4% of pixels labelled alike;
+    ``benchmarks/int8_vs_fp32.py``), where it runs with 7-bit weights
+    (:func:`segnet.quantize.weight_levels`).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")

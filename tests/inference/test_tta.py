@@ -137,7 +137,7 @@ def test_auto_tta_is_multiscale_unless_the_model_is_a_static_export():
 
 
 def test_segmenter_resolves_auto_tta_from_the_loaded_model():
-    shipped = segnet.load(precision="fp32")
+    shipped = segnet.load(precision="fp32", size=(96, 128))  # small: the load's dry run at each scale
     assert shipped.tta == "multiscale"
     static = LoadedModel(_Skewed(), shipped.spec, shipped.classes, shipped.mean, shipped.std, (32, 48), "model.onnx",
                          backend="onnxruntime", exported_precision="fp32", fixed_size=True)

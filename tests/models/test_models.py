@@ -30,6 +30,10 @@ def test_logits_match_input_size_on_meta(model, size, train):
 @pytest.mark.parametrize("size", [(64, 64), (67, 45)])
 @pytest.mark.parametrize("train", [True, False])
 def test_real_forward_backward(model, size, train):
+    if count_parameters(model) > 100_000_000 and (size, train) != ((67, 45), True):
+        # FCN-8s and DeconvNet: 8-18 s a case on a 2-core AVX2 CPU; the odd size in training mode
+        # (every unpooling's output_size, BatchNorm's batch statistics) is the case that can break.
+        pytest.skip("over 100 M parameters: the odd size in training mode only")
     model.train(train)
     x = torch.randn(2, 3, *size, requires_grad=True)
     out = model(x)
@@ -55,6 +59,8 @@ def test_compact_indices_equal_torch_indices_end_to_end(model):
     torch.manual_seed(11)
     ref_out = reference(x)
     assert torch.equal(out, ref_out)
+    if count_parameters(model) > 100_000_000:
+        return  # DeconvNet (40 s on 2 AVX2 cores): gradients are compared on the smaller models, same pooling code
     grad = torch.randn_like(out)
     out.backward(grad)
     ref_out.backward(grad)
