@@ -18,7 +18,7 @@ def _command(root: Path, run_dir: Path, model: str, resume: bool) -> list[str]:
     if resume:
         return [sys.executable, "-m", "segnet", "train", "--run-dir", str(run_dir), "--resume", "--no-progress"]
     return [sys.executable, "-m", "segnet", "train", "--data-root", str(root), "--run-dir", str(run_dir),
-            "--model", model, "--size", "96x128", "--batch-size", "2", "--epochs", "3", "--workers", "0",
+            "--model", model, "--size", "48x64", "--batch-size", "2", "--epochs", "3", "--workers", "0",
             "--class-weights", "none", "--checkpoint-minutes", "0", "--no-progress", "--lr", "0.01"]
 
 
