@@ -30,7 +30,7 @@ def assert_matches(path, model, x):
 @pytest.fixture(scope="module")
 def static_basic(basic_checkpoint, tmp_path_factory, run_cli):
     """SegNet-Basic exported through the CLI at an odd size, with --check: (path, stdout)."""
-    path = tmp_path_factory.mktemp("onnx") / "basic.onnx"
+    path = tmp_path_factory.mktemp("onnx") / "new" / "basic.onnx"  # a folder the export makes
     code, out, _ = run_cli(["export", "--weights", str(basic_checkpoint), "--format", "onnx",
                             "--output", str(path), "--size", "45x61", "--check"])
     assert code == 0

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if fmt == "pt2":
         export_pt2(loaded.model, output, size, args.dynamic, metadata, batch=args.batch)
     else:
+        output.parent.mkdir(parents=True, exist_ok=True)  # writable_file proved it can be made
         with tempfile.TemporaryDirectory(prefix=".segnet-export.", dir=output.parent) as folder:
             float_onnx = output if (fmt == "onnx" and calibration is None) else Path(folder) / "float32.onnx"
             export_onnx(loaded.model, float_onnx, size, args.dynamic, args.opset, metadata, batch=args.batch)
