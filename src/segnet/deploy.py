@@ -40,8 +40,12 @@ def quantize_onnx(source: str | Path, target: str | Path, calibration: Sequence[
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as folder:
         staged = Path(folder) / target.name
+        # reduce_range: 7-bit weights. On a CPU without VNNI, ONNX Runtime's uint8 x int8 kernels add
+        # pairs of products in int16, which 8-bit weights overflow (the shipped model's export agreed
+        # with float32 on 90.5% of pixels on an AVX2-only AMD EPYC, 99.4% with 7 bits). A file may
+        # run on any CPU, so it always gets the safe grid.
         quantize_static(str(source), str(staged), Frames(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=True)
         model = onnx.load(str(staged))
         props = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
         props["segnet.precision"] = "int8"
