@@ -435,8 +435,8 @@ def load(weights: str | Path | None = None, device: str | torch.device = "cpu",
     (``"camvid"``; ``segnet models`` lists them). ``device``: cpu, cuda, cuda:N or auto.
 
     ``precision``: fp32, bf16, int8 (CPU; needs a checkpoint calibrated by ``segnet quantize``, as
-    the shipped one is), or auto: int8 where calibrated on an x86 CPU (7-bit weights without VNNI), else bf16 where the
-    CPU/GPU runs it natively, else fp32. ``tta``: "multiscale" averages the image and its mirror
+    the shipped one is), or auto: int8 where calibrated, on an x86 CPU (7-bit weights without
+    VNNI), else bf16 where the CPU/GPU runs it natively, else fp32. ``tta``: "multiscale" averages the image and its mirror
     at 0.5, 0.75, 1, 1.25 and 1.5 times the working size (11.3 times the compute; "multiscale:0.5,1"
     runs the scales given), "flip" the image and its
     mirror (twice), "none" runs the image once; "auto" is multiscale, or flip for a static export

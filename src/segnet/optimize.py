@@ -37,8 +37,8 @@ def emulated_bf16_warning(amp: str | None, device: torch.device) -> str | None:
     """One line for a user who asked for bf16 on a CPU that only emulates it, else None.
 
     Why: without AVX512-BF16 or AMX every bf16 op is converted to float32 and back, so the
-    "faster" setting is the slow one (9.5x slower than float32 for a SegNet-Basic training step
-    on an AMD EPYC with AVX2 only, measured in session 12).
+    "faster" setting is the slow one: a SegNet-Basic training step ran 17-130x slower than in
+    float32 on an AMD EPYC with AVX2 only (``benchmarks/train_throughput.py``, session 12).
     """
     if amp != "bf16" or device.type != "cpu" or cpu_has_fast_bf16():
         return None
