@@ -10,6 +10,7 @@ per-channel affine map, so it costs a whole extra pass over every feature map fo
 from __future__ import annotations
 
 import copy
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -19,6 +20,14 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 PRECISIONS = ("fp32", "bf16", "int8", "auto")
 
 
+@lru_cache(maxsize=1)
+def _cpu_flags() -> str:
+    """/proc/cpuinfo, read once per process ("" where there is none): the flags do not change, and
+    an int8 model asks for them at every conv it builds (:func:`segnet.quantize.weight_levels`)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    return cpuinfo.read_text(errors="ignore") if cpuinfo.is_file() else ""
+
+
 def cpu_has_fast_bf16() -> bool:
     """True where bf16 matrix work runs natively (AVX512-BF16 or AMX), not emulated."""
     try:
@@ -26,10 +35,7 @@ def cpu_has_fast_bf16() -> bool:
             return False
     except (AttributeError, RuntimeError):
         return False
-    flags = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        flags = cpuinfo.read_text(errors="ignore")
+    flags = _cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
@@ -58,8 +64,7 @@ def cpu_has_fast_int8() -> bool:
     """True where int8 dot products are native (AVX512-VNNI, AVX-VNNI or AMX) and torch has the kernels."""
     if not int8_kernels_available():
         return False
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = cpuinfo.read_text(errors="ignore") if cpuinfo.is_file() else ""
+    flags = _cpu_flags()
     return any(flag in flags for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 

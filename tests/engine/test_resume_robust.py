@@ -13,6 +13,7 @@ import segnet
 from segnet.cli.main import main
 from segnet.engine import TrainConfig, train
 from segnet.engine.trainer import _write_metrics_row
+from segnet.models import count_parameters
 
 
 def _cfg(root: Path, run_dir: Path, model: str = "segnet_basic", **kw) -> TrainConfig:
@@ -28,7 +29,7 @@ def _state(run_dir: Path) -> dict[str, torch.Tensor]:
 
 def _parameters(name: str) -> int:
     with torch.device("meta"):  # counted without allocating or initialising anything
-        return sum(p.numel() for p in segnet.create_model(name, 11).parameters())
+        return count_parameters(segnet.create_model(name, 11))
 
 
 # FCN-8s and DeconvNet (134 M and 252 M parameters, their fc6/fc7 alone 120 M) took 92 s and 202 s
