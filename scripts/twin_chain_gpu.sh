@@ -63,11 +63,22 @@ weights_of() {  # a finished stage's weights: this machine's last.pt, else the k
   if [ -f "$RUNS/$1/done" ]; then echo "$RUNS/$1/last.pt"; else echo "$KEPT/$1.pt"; fi
 }
 
+# The twin's own line: a kept stage makes the stages before it unneeded (only the last is committed).
+NEXT_G=H1 NEXT_H1=H2 NEXT_H2=I NEXT_I=M
+kept_or_built_on() {
+  local name=$1
+  while [ -n "$name" ]; do
+    [ -f "$KEPT/$name.pt" ] && return 0
+    eval "name=\${NEXT_$name:-}"
+  done
+  return 1
+}
+
 stage() {  # name  init(or -)  epochs  lr  warmup  seed  split-options  [more options]
   local name=$1 init=$2 epochs=$3 lr=$4 warmup=$5 seed=$6 split=$7; shift 7
   local dir=$RUNS/$name left
   if [ -f "$dir/done" ]; then echo "[$(elapsed)s] $name: done in an earlier call"; return 0; fi
-  if [ -f "$KEPT/$name.pt" ]; then echo "[$(elapsed)s] $name: kept from an earlier lease, $KEPT/$name.pt"; return 0; fi
+  if kept_or_built_on "$name"; then echo "[$(elapsed)s] $name: kept from an earlier lease, or a stage built on it is"; return 0; fi
   left=$(( LIMIT - $(elapsed) ))
   if [ $left -lt 30 ]; then echo "[$(elapsed)s] $name: no time left in this call"; return 1; fi
   local args

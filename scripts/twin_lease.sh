@@ -9,6 +9,9 @@
 # what is done into $OUT: the finished stages' float16 copies, the logs and metrics, and the last.pt
 # of a stage still running, as one tar split into 15 MB pieces (a call returns at most 8 files
 # of 16 MB). Here: `cat chain.tar.* | tar x`.
+# WAIT_S is the call's whole length: `collect` stops the chain 50 s before it, to leave time for the
+# stop and the packing. Give it the lease's time left less the transfer (about 20 s), and the
+# run's timeout_s a little more than WAIT_S.
 #   scripts/twin_lease.sh start WAIT_S .gpu_data/camvid      # first call (carry .gpu_data)
 #   scripts/twin_lease.sh collect WAIT_S                     # next call, within the warm window
 set -u
@@ -31,14 +34,16 @@ if [ "$mode" = start ]; then
   sleep 2
 fi
 
-while [ $(( $(date +%s) - started )) -lt "$wait_s" ] && chain_running; do sleep 5; done
+margin=10
+[ "$mode" = collect ] && margin=50
+while [ $(( $(date +%s) - started )) -lt $(( wait_s - margin )) ] && chain_running; do sleep 5; done
 
 if [ "$mode" = collect ] && chain_running; then
   # Only the trainer itself (the child of `timeout`), not its loader workers: it stops them.
   for pid in $(pgrep -f "segnet train"); do
     [ "$(ps -o comm= -p "$(ps -o ppid= -p "$pid" | tr -d ' ')")" = timeout ] && kill -TERM "$pid"
   done
-  for _ in $(seq 40); do chain_running || break; sleep 1; done
+  for _ in $(seq 35); do chain_running || break; sleep 1; done
 fi
 
 pack=/tmp/lease_pack

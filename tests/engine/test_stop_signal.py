@@ -1,4 +1,4 @@
-"""SIGTERM (a scheduler) or Ctrl-C (the whole process group, loader workers too) stops a run at a
+"""SIGTERM (a scheduler, `timeout`) or Ctrl-C, sent to the whole process group (loader workers too), stops a run at a
 step with last.pt written at that step, exit status 128 + signal, and --resume finishes the run."""
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def _progress(run_dir: Path) -> dict:
 
 
 @pytest.mark.parametrize(("how", "signal_number", "workers"), [
-    ("SIGTERM to the trainer", signal.SIGTERM, 0),
+    # SLURM's scancel and `timeout` signal every process of the job, the loader workers too.
+    ("SIGTERM to the process group", signal.SIGTERM, 1),
     ("Ctrl-C to the process group", signal.SIGINT, 1),
 ])
 def test_a_stop_signal_saves_the_step_reached_and_resume_finishes(tiny_camvid, tmp_path, how, signal_number,

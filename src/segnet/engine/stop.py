@@ -13,6 +13,17 @@ from types import FrameType, TracebackType
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+def ignore_stop_signals(worker_id: int = 0) -> None:
+    """A DataLoader ``worker_init_fn``: stop signals are the trainer's to act on.
+
+    SLURM's scancel, ``timeout`` and Ctrl-C signal the whole process group. PyTorch's workers die of
+    SIGTERM, and the trainer then fails on the dead worker instead of stopping cleanly; it shuts its
+    workers down itself when it stops.
+    """
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+
+
 class TrainingStopped(KeyboardInterrupt):
     """Raised after the checkpoint is written; ``exit_code`` is the shell's 128 + signal number."""
 

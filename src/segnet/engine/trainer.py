@@ -43,7 +43,7 @@ from .header import resume_line, run_header
 from .loss import loss_normalizer, summed_cross_entropy, summed_lovasz_softmax
 from .plots import plot_metrics
 from .samples import SampleCollector, write_panel
-from .stop import StopRequests, TrainingStopped
+from .stop import StopRequests, TrainingStopped, ignore_stop_signals
 from .tensorboard_log import TensorBoardLog
 
 METRICS_FIELDS = ["epoch", "step", "lr", "train_loss", "images_per_s", "epoch_seconds",
@@ -286,7 +286,7 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
     # generator, whose state a resume restores for dropout.
     loader = None if augmenter is not None else DataLoader(
         train_set, batch_size=cfg.batch_size, sampler=epoch_sampler, num_workers=cfg.workers, drop_last=True,
-        pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0,
+        pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0, worker_init_fn=ignore_stop_signals,
         generator=torch.Generator().manual_seed(cfg.seed * 100_003))
     last_save = last_plot = time.monotonic()
     # The rate of the last step taken: what an epoch's row reports even when a resume lands on its end.
