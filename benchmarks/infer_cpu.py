@@ -23,9 +23,12 @@ figures on frames the weights never saw, give a held-out twin and its sequence:
 ``--weights twin_int8.pt --split train+val --sequences 0006R0`` (calibration frames then skip it too).
 
     python benchmarks/infer_cpu.py [--models segnet,shipped] [--repeats 3] [--data ../shared/camvid]
+    python benchmarks/infer_cpu.py --models shipped --batches 1 --paths fast-fp32,fast-int8   # int8 vs float32
 
-The summary line gives ``ov_int8_speedup`` and ``ort_int8_speedup``: the fastest of the project's
-paths that loses at most 0.5 mIoU, against OpenVINO int8 and ONNX Runtime int8 (batch 1).
+``--paths`` runs a subset (the reference always runs: every ratio is against it), e.g. to leave
+out the bf16 paths on a CPU that emulates bf16, where they take minutes per image. The summary line
+gives ``ov_int8_speedup`` and ``ort_int8_speedup``: the fastest of the project's paths that loses at
+most 0.5 mIoU, against OpenVINO int8 and ONNX Runtime int8 (batch 1), for the paths that ran.
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ from segnet.inference import logits_at_size
 from segnet.metrics import ConfusionMatrix
 from segnet.models import measure_complexity
 from segnet.backends import prepare_for_inference
-from segnet.quantize import calibrate, quantize_model
+from segnet.optimize import cpu_has_fast_bf16, cpu_has_fast_int8
+from segnet.quantize import calibrate, quantize_model, weight_levels
 from segnet.weights import default_weights_path
 
 SIZE = (360, 480)
@@ -237,7 +241,19 @@ def measure_memory(model: str, path: str, batch: int, onnx_dir: Path) -> float:
     return json.loads(lines[-1])["peak_mb"]
 
 
-def accuracy(data_root: Path, onnx_dir: Path, limit: int, split: str = "val") -> dict[str, dict[str, float]]:
+def selected_paths(names: str | None) -> tuple[str, ...]:
+    """--paths in the table's order, the reference first whether named or not."""
+    if not names:
+        return PATHS
+    wanted = parse_names(names)
+    unknown = [name for name in wanted if name not in PATHS]
+    if unknown:
+        raise SystemExit(f"--paths: unknown path {', '.join(unknown)}; known: {', '.join(PATHS)}")
+    return tuple(path for path in PATHS if path == "reference" or path in wanted)
+
+
+def accuracy(data_root: Path, onnx_dir: Path, limit: int, split: str = "val",
+             paths: tuple[str, ...] = PATHS) -> dict[str, dict[str, float]]:
     """Shipped weights (or --weights) on a CamVid split, cut to --sequences when given: mIoU per path
     and argmax agreement with the reference."""
     loaded = load_model(shipped_weights())
@@ -245,9 +261,9 @@ def accuracy(data_root: Path, onnx_dir: Path, limit: int, split: str = "val") ->
     dataset = build_dataset("camvid", data_root, split, transform=eval_transform(None))
     if HELD_OUT:
         dataset = select_sequences(dataset, keep=HELD_OUT)
-    runs = {path: build_path("shipped", path, 1, onnx_dir, size) for path in PATHS}
-    matrices = {path: ConfusionMatrix(11, 11) for path in PATHS}
-    agree = {path: 0 for path in PATHS}
+    runs = {path: build_path("shipped", path, 1, onnx_dir, size) for path in paths}
+    matrices = {path: ConfusionMatrix(11, 11) for path in paths}
+    agree = {path: 0 for path in paths}
     total = 0
     count = len(dataset) if not limit else min(limit, len(dataset))
     with torch.no_grad():
@@ -259,11 +275,11 @@ def accuracy(data_root: Path, onnx_dir: Path, limit: int, split: str = "val") ->
                 logits = F.interpolate(run(x).float(), size=label.shape, mode="bilinear", align_corners=False)
                 preds[path] = logits.argmax(1)[0]
                 matrices[path].update(preds[path], label)
-            for path in PATHS:
+            for path in paths:
                 agree[path] += int((preds[path] == preds["reference"]).sum())
             total += label.numel()
     return {path: {"miou": matrices[path].compute()["miou"], "agreement": 100 * agree[path] / total}
-            for path in PATHS}
+            for path in paths}
 
 
 def main() -> None:
@@ -281,6 +297,8 @@ def main() -> None:
     parser.add_argument("--sequences", default=None, metavar="SEQ[,SEQ]",
                         help="score only these sequences and keep them out of every calibration set")
     parser.add_argument("--size", default="360x480", help="input HxW (smaller only for a quick check)")
+    parser.add_argument("--paths", default=None, metavar="PATH[,PATH]",
+                        help=f"run only these ({', '.join(PATHS)}); the reference always runs")
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     global SIZE, WEIGHTS, HELD_OUT
@@ -290,10 +308,17 @@ def main() -> None:
     if args.memory_worker:
         print(json.dumps(memory_worker(json.loads(args.memory_worker))), flush=True)
         return
+    paths = selected_paths(args.paths)
     onnx_dir = Path(tempfile.mkdtemp(prefix="segnet-infer-"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}, input 3x{SIZE[0]}x{SIZE[1]}")
-    peak32, peak16, peak8 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16), matmul_peak(torch.int8)
+          f"{torch.backends.cpu.get_cpu_capability()}, input 3x{SIZE[0]}x{SIZE[1]}; native bf16: "
+          f"{cpu_has_fast_bf16()}; native int8 dot products (VNNI/AMX): {cpu_has_fast_int8()}, so the "
+          f"project's int8 weights have {'8' if weight_levels() == 127 else '7'} bits")
+    # Each peak only where a path is measured against it (an emulated bf16 matmul takes minutes).
+    nan = float("nan")
+    peak32 = matmul_peak(torch.float32)
+    peak16 = matmul_peak(torch.bfloat16) if any("bf16" in path for path in paths) else nan
+    peak8 = matmul_peak(torch.int8) if any("int8" in path for path in paths) else nan
     peaks = {"fast-bf16": peak16, "openvino-bf16": peak16, "fast-int8": peak8, "ort-int8": peak8,
              "openvino-int8": peak8}
     print(f"peak: float32 matmul {peak32:.0f} GFLOP/s, bf16 matmul {peak16:.0f} GFLOP/s, int8 conv {peak8:.0f} GOP/s")
@@ -303,10 +328,10 @@ def main() -> None:
     for name in args.models.split(","):
         gflops = measure_complexity(base_model(name, True), (3, *SIZE)).gflops
         for batch in (int(b) for b in args.batches.split(",")):
-            runs = {path: build_path(name, path, batch, onnx_dir) for path in PATHS}
+            runs = {path: build_path(name, path, batch, onnx_dir) for path in paths}
             timings = time_paths(runs, batch, args.warmup, args.repeats)
             del runs
-            for path in PATHS:
+            for path in paths:
                 memory = measure_memory(name, path, batch, onnx_dir)
                 rate = batch / timings[path]
                 results[(name, path, batch)] = {"rate": rate, "memory": memory}
@@ -320,7 +345,7 @@ def main() -> None:
     root = Path(args.data) if args.data else default_root("camvid")
     quality = None
     if (root / "val").is_dir():
-        quality = accuracy(root, onnx_dir, args.val_limit, args.split)
+        quality = accuracy(root, onnx_dir, args.val_limit, args.split, paths)
         scored = f"CamVid {args.split}" + (f", sequences {','.join(HELD_OUT)}" if HELD_OUT else "")
         print(f"\n| path ({shipped_weights().name}, {scored}) | mIoU | points lost | argmax agreement with reference |")
         print("| --- | ---: | ---: | ---: |")
@@ -329,30 +354,37 @@ def main() -> None:
     else:
         print(f"\n(accuracy part skipped: no CamVid val at {root})")
     name = args.models.split(",")[0]
-    candidates = list(OURS)
+    rate = {path: results[(name, path, 1)]["rate"] for path in paths if (name, path, 1) in results}
+    if not rate:
+        return  # batch 1 not measured: no summary
+    candidates = [path for path in OURS if path in rate]
     if quality:
-        candidates = [p for p in candidates if quality["reference"]["miou"] - quality[p]["miou"] <= 0.5] or ["fast-fp32"]
-    fastest = max(candidates, key=lambda p: results[(name, p, 1)]["rate"])
-    ref, ort_result = results[(name, "reference", 1)], results[(name, "onnxruntime", 1)]
-    best = results[(name, fastest, 1)]
+        candidates = [p for p in candidates if quality["reference"]["miou"] - quality[p]["miou"] <= 0.5]
+    fastest = max(candidates or ["reference"], key=rate.__getitem__)
     gflops = measure_complexity(base_model(name, True), (3, *SIZE)).gflops
-    bf16_share = gflops * results[(name, "fast-bf16", 1)]["rate"] / peak16
-    delta = (quality["reference"]["miou"] - quality[fastest]["miou"]) if quality else float("nan")
-    int8_share = gflops * results[(name, "fast-int8", 1)]["rate"] / peak8
-    print(f"\nfast-int8 ({name}, batch 1): {100 * int8_share:.0f}% of the int8 conv peak; "
-          f"fast-bf16: {100 * bf16_share:.0f}% of the bf16 peak")
-    print(f"fastest path within 0.5 mIoU: {fastest} ({name}, batch 1)")
-    for peer in ("openvino-int8", "ort-int8"):
-        if quality:
-            print(f"{peer}: {quality[peer]['miou']:.2f} mIoU ({quality['reference']['miou'] - quality[peer]['miou']:.2f} "
-                  "below the reference)")
-    ov_int8, ort_int8 = results[(name, "openvino-int8", 1)], results[(name, "ort-int8", 1)]
-    print(f"summary: ov_int8_speedup={best['rate'] / ov_int8['rate']:.2f} "
-          f"ort_int8_speedup={best['rate'] / ort_int8['rate']:.2f} "
-          f"speedup={best['rate'] / ref['rate']:.2f} ort_speedup={best['rate'] / ort_result['rate']:.2f} "
-          f"fp32_speedup={results[(name, 'fast-fp32', 1)]['rate'] / ref['rate']:.2f} peak_share={bf16_share:.2f} "
-          f"memory_ratio={best['memory'] / ref['memory']:.2f} miou_delta={delta:.2f}")
-
+    for path, peak, kind in (("fast-int8", peak8, "int8 conv"), ("fast-bf16", peak16, "bf16")):
+        if path in rate:
+            print(f"{path} ({name}, batch 1): {100 * gflops * rate[path] / peak:.0f}% of the {kind} peak")
+    print(f"\nfastest path within 0.5 mIoU: {fastest} ({name}, batch 1)")
+    if quality:
+        for peer in ("openvino-int8", "ort-int8"):
+            if peer in quality:
+                print(f"{peer}: {quality[peer]['miou']:.2f} mIoU "
+                      f"({quality['reference']['miou'] - quality[peer]['miou']:.2f} below the reference)")
+    ratios = {"ov_int8_speedup": "openvino-int8", "ort_int8_speedup": "ort-int8", "speedup": "reference",
+              "ort_speedup": "onnxruntime"}
+    fields = [f"{field}={rate[fastest] / rate[peer]:.2f}" for field, peer in ratios.items() if peer in rate]
+    if "fast-fp32" in rate:
+        fields.append(f"fp32_speedup={rate['fast-fp32'] / rate['reference']:.2f}")
+    if "fast-int8" in rate and "fast-fp32" in rate:
+        fields.append(f"int8_vs_fp32={rate['fast-int8'] / rate['fast-fp32']:.2f}")
+    if "fast-bf16" in rate:
+        fields.append(f"peak_share={gflops * rate['fast-bf16'] / peak16:.2f}")
+    best_memory, reference_memory = results[(name, fastest, 1)]["memory"], results[(name, "reference", 1)]["memory"]
+    fields.append(f"memory_ratio={best_memory / reference_memory:.2f}")
+    if quality:
+        fields.append(f"miou_delta={quality['reference']['miou'] - quality[fastest]['miou']:.2f}")
+    print("summary: " + " ".join(fields))
 
 if __name__ == "__main__":
     main()
