@@ -30,7 +30,9 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "last.pt", weights_only=True)["state_dict"]
 
 
-@pytest.mark.parametrize("model", ["segnet_basic", "bayesian_segnet_basic"])
+# Bayesian SegNet-Basic is SegNet-Basic with dropout: it covers the plain model's state and the
+# dropout RNG that a resume must restore too (the plain model alone took another 43 s here).
+@pytest.mark.parametrize("model", ["bayesian_segnet_basic"])
 def test_random_kills_then_resume_end_where_an_uninterrupted_run_ends(tiny_camvid, tmp_path, model):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same kernels in every process
     straight = tmp_path / "straight"
