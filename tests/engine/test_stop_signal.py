@@ -25,7 +25,7 @@ SEGNET_HEARING_SIGINT = [sys.executable, "-c", ("import runpy, signal; "
 
 def _command(root: Path, run_dir: Path, workers: int) -> list[str]:
     return [*SEGNET_HEARING_SIGINT, "train", "--data-root", str(root), "--run-dir", str(run_dir),
-            "--model", "segnet_basic", "--size", "96x128", "--batch-size", "2", "--epochs", str(EPOCHS),
+            "--model", "segnet_basic", "--size", "48x64", "--batch-size", "2", "--epochs", str(EPOCHS),
             "--workers", str(workers), "--class-weights", "none", "--checkpoint-minutes", "60", "--no-progress"]
 
 
