@@ -72,8 +72,8 @@ def resolve_precision(precision: str, device: torch.device, calibrated: bool = F
     """The precision to run: ``auto`` picks int8 (CPU, calibrated model), else bf16, else float32.
 
     int8 wins on every x86 CPU measured: 4x float32 with VNNI, and 2.0x on an AVX2-only AMD EPYC
-    (0.448 against 0.916 s per 360x480 image, 99.4% of pixels labelled alike;
-    ``benchmarks/int8_vs_fp32.py``), where it runs with 7-bit weights
+    (0.467 against 0.923 s per 360x480 image, 99.5% of pixels labelled alike;
+    ``benchmarks/infer_cpu.py --paths fast-fp32,fast-int8``), where it runs with 7-bit weights
     (:func:`segnet.quantize.weight_levels`).
     """
     if precision not in PRECISIONS:
