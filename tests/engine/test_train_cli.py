@@ -127,6 +127,14 @@ def test_evaluate_writes_metrics_that_recompute_from_predictions(tiny_camvid, tm
         if union[index] > 0:
             assert float(per_class[name]["iou"]) == pytest.approx(100 * iou[index], abs=1e-3)
     assert Image.open(out / "confusion.png").size[0] > 300
+    # The same label PNGs scored without the model: the same figures, to the last pixel.
+    saved = tmp_path / "saved"
+    assert main(["evaluate", "--predictions", str(preds), "--data-root", str(tiny_camvid), "--split", "val",
+                 "--output", str(saved), "--no-progress"]) == 0
+    rescored = json.loads((saved / "metrics.json").read_text())
+    assert rescored["confusion_matrix"] == metrics["confusion_matrix"]
+    for key in ("global_accuracy", "class_accuracy", "miou", "bf"):
+        assert rescored[key] == pytest.approx(metrics[key], abs=1e-9), key
 
 
 def test_evaluate_rejects_checkpoint_of_other_class_count(tiny_camvid, tmp_path, capsys):

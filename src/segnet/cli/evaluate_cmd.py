@@ -8,10 +8,10 @@ from pathlib import Path
 
 
 from ..devices import DEVICE_HELP, resolve_device
-from ..data import build_dataset, eval_transform, select_sequences
+from ..data import IMAGENET_MEAN, IMAGENET_STD, build_dataset, eval_transform, first_frames, select_sequences
 from ..engine.samples import SampleCollector, write_panel
 from ..spacing import evenly_spaced
-from ..engine import evaluate_model, format_report
+from ..engine import evaluate_model, evaluate_predictions, format_report
 from ..engine.reports import write_evaluation_files
 from ..backends import is_exported, load_any, prepare_for_inference
 from ..inference import resolve_tta
@@ -26,7 +26,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "evaluate", help="score a checkpoint on a dataset split (G, C, mIoU, BF)",
         description="Evaluate a checkpoint: global accuracy G, class-average accuracy C, mIoU and "
         "boundary F1 (BF, tolerance 0.75% of the image diagonal), at the labels' own resolution. "
-        "Prints a per-class table and writes OUTPUT/metrics.json (percent).",
+        "Prints a per-class table and writes OUTPUT/metrics.json (percent). With --predictions it scores "
+        "saved label PNGs (e.g. `segnet predict`'s) instead of running a model.",
     )
     p.add_argument("--weights", help="checkpoint (.pt) written by segnet train (default: the shipped CamVid model)")
     add_dataset_arguments(p)
@@ -34,6 +35,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--sequences", metavar="SEQ[,SEQ]",
                    help="only the frames of these recordings (file-name prefixes, e.g. 0006R0); figures are "
                    "reported per sequence as well as overall")
+    p.add_argument("--limit", type=int, default=0, metavar="N",
+                   help="only the first N frames of the split (after --sequences); 0 = all (default)")
+    p.add_argument("--predictions", metavar="DIR",
+                   help="score these label PNGs (DIR/<stem>.png, or DIR/labels/<stem>.png as `segnet predict "
+                   "--output DIR` writes them) instead of running a model: the figures of exactly what was predicted")
     p.add_argument("--size", help="HxW the model runs at (default: the checkpoint's training size)")
     p.add_argument("--output", default=None, help="folder for metrics.json (default runs/evaluate)")
     p.add_argument("--save-predictions", metavar="DIR", help="write predicted label PNGs here")
@@ -61,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
     dataset = build_dataset(args.dataset, args.data_root, args.split, eval_transform(None), 0, **extra)
     if args.sequences:
         dataset = select_sequences(dataset, keep=parse_names(args.sequences))
+    if args.limit:
+        dataset = first_frames(dataset, args.limit)
+    if args.sample_images < 0:
+        raise ValueError(f"--sample-images {args.sample_images}: give 0 (none) or a positive number of images")
+    if args.predictions:
+        return _score_saved_predictions(args, dataset, output)
     device = resolve_device(args.device)
     weights = resolve_weights(args.weights)
     exported = is_exported(weights)
@@ -78,8 +90,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = loaded.model if args.no_optimize else prepare_for_inference(
             loaded.model, args.precision, device=device, int8_ranges=loaded.int8_ranges)
-    if args.sample_images < 0:
-        raise ValueError(f"--sample-images {args.sample_images}: give 0 (none) or a positive number of images")
     collector = SampleCollector(evenly_spaced(args.sample_images, len(dataset)), loaded.mean, loaded.std)
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not (args.no_optimize or exported),
                             batch_size=args.batch_size,
@@ -89,6 +99,24 @@ def run(args: argparse.Namespace) -> int:
     result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=tta,
                   backend=loaded.backend, precision=loaded.exported_precision if exported else args.precision,
                   size=list(size) if size else None)
+    _write_outputs(result, dataset, collector, output)
+    return 0
+
+
+def _score_saved_predictions(args: argparse.Namespace, dataset, output: Path) -> int:
+    """--predictions: the files are scored as they are; options that run a model do not apply."""
+    if args.weights or args.save_predictions:
+        option = "--weights" if args.weights else "--save-predictions"
+        raise ValueError(f"--predictions scores saved label PNGs and runs no model; {option} does not apply")
+    collector = SampleCollector(evenly_spaced(args.sample_images, len(dataset)), IMAGENET_MEAN, IMAGENET_STD)
+    result = evaluate_predictions(dataset, args.predictions, compute_bf=not args.no_bf,
+                                  progress=not args.no_progress, on_prediction=collector)
+    result.update(predictions=str(Path(args.predictions)), split=args.split)
+    _write_outputs(result, dataset, collector, output)
+    return 0
+
+
+def _write_outputs(result: dict, dataset, collector: SampleCollector, output: Path) -> None:
     print(format_report(result))
     atomic_write_text(output / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")
     write_evaluation_files(result, output)
@@ -96,4 +124,3 @@ def run(args: argparse.Namespace) -> int:
         write_panel([row], output / "samples" / f"{Path(dataset.files[index][0]).stem}.png")
     samples = f", samples/ ({len(collector.samples)} images)" if collector.samples else ""
     print(f"metrics written to {output / 'metrics.json'} (with per_class.csv, confusion.csv, confusion.png{samples})")
-    return 0

@@ -24,7 +24,7 @@ from segnet.data.classes import SUNRGBD as SUNRGBD_CLASSES
 from segnet.data.folder import FolderDataset
 from segnet.data.io import DataError, read_label, read_rgb
 from segnet.data.sunrgbd import SUNRGBD
-from segnet.data.sequences import frame_sequence, select_sequences
+from segnet.data.sequences import first_frames, frame_sequence, select_sequences
 from segnet.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -107,6 +107,6 @@ __all__ = [
     "SUNRGBD_CLASSES", "CamVid", "ClassSet", "Compose", "DataError", "FolderDataset", "Normalize",
     "ColorJitter", "RandomHorizontalFlip", "RandomScaleCrop", "Resize", "Sample", "SegmentationDataset", "ToTensor",
     "Transform", "build_dataset", "cached_median_frequency_weights", "class_pixel_stats", "default_root",
-    "eval_transform", "frame_sequence", "load_classes_file", "median_frequency_weights", "read_label", "read_rgb",
+    "eval_transform", "first_frames", "frame_sequence", "load_classes_file", "median_frequency_weights", "read_label", "read_rgb",
     "select_sequences", "train_transform", "weights_from_stats",
 ]

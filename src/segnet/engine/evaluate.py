@@ -27,6 +27,50 @@ def _labelled(result: dict[str, Any], classes: ClassSet) -> dict[str, Any]:
     return result
 
 
+class _Scores:
+    """One confusion matrix and boundary-F1 meter per recording; the overall figures are their sum."""
+
+    def __init__(self, dataset: SegmentationDataset, compute_bf: bool) -> None:
+        self.classes = dataset.classes
+        self.sequences = [frame_sequence(entry[0]) for entry in dataset.files]
+        count, ignore = self.classes.num_classes, self.classes.ignore_index
+        self.per_sequence = {
+            name: (ConfusionMatrix(count, ignore), BoundaryF1Meter(count, ignore) if compute_bf else None)
+            for name in dict.fromkeys(self.sequences)}
+        self.compute_bf = compute_bf
+
+    def add(self, index: int, prediction: Tensor, label: Tensor) -> None:
+        confusion, boundary = self.per_sequence[self.sequences[index]]
+        confusion.update(prediction[None], label[None])
+        if boundary is not None:
+            boundary.update(prediction[None].numpy(), label[None].numpy())
+
+    def result(self) -> dict[str, Any]:
+        count, ignore = self.classes.num_classes, self.classes.ignore_index
+        confusion = ConfusionMatrix(count, ignore)
+        boundary = BoundaryF1Meter(count, ignore) if self.compute_bf else None
+        for seq_confusion, seq_boundary in self.per_sequence.values():  # each image was scored once
+            confusion.matrix += seq_confusion.matrix.to(confusion.matrix.device)
+            if boundary is not None:
+                boundary.merge(seq_boundary)
+        result = _labelled(confusion.compute(), self.classes)
+        result["bf"] = boundary.compute() if boundary is not None else None
+        if boundary is not None:
+            for name, value in zip(self.classes.names, boundary.compute_per_class()):
+                result["per_class"][name]["bf"] = float(value)
+        result["confusion_matrix"] = confusion.matrix.cpu().tolist()  # rows: ground truth, columns: prediction
+        result["num_images"] = len(self.sequences)
+        if len(self.per_sequence) > 1:
+            result["per_sequence"] = {}
+            for name, (seq_confusion, seq_boundary) in self.per_sequence.items():
+                figures = seq_confusion.compute()
+                result["per_sequence"][name] = {
+                    "global_accuracy": figures["global_accuracy"], "class_accuracy": figures["class_accuracy"],
+                    "miou": figures["miou"], "bf": seq_boundary.compute() if seq_boundary is not None else None,
+                    "num_images": self.sequences.count(name)}
+        return result
+
+
 @torch.no_grad()
 def evaluate_model(
     model: nn.Module,
@@ -50,13 +94,7 @@ def evaluate_model(
     holds the same figures for each recording (file-name prefix) when there are several.
     ``on_prediction(index, image, label, prediction)`` sees each image as it is scored.
     """
-    classes = dataset.classes
-    confusion = ConfusionMatrix(classes.num_classes, classes.ignore_index)
-    boundary = BoundaryF1Meter(classes.num_classes, classes.ignore_index) if compute_bf else None
-    sequences = [frame_sequence(entry[0]) for entry in dataset.files]
-    per_sequence = {name: (ConfusionMatrix(classes.num_classes, classes.ignore_index),
-                           BoundaryF1Meter(classes.num_classes, classes.ignore_index) if compute_bf else None)
-                    for name in dict.fromkeys(sequences)}
+    scores = _Scores(dataset, compute_bf)
     out_dir = Path(save_predictions) if save_predictions else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -70,35 +108,63 @@ def evaluate_model(
         for one_image, one_pred, one_label in zip(images, pred, labels):
             if on_prediction is not None:
                 on_prediction(index, one_image, one_label, one_pred)
-            seq_confusion, seq_boundary = per_sequence[sequences[index]]
-            seq_confusion.update(one_pred[None], one_label[None])
-            if seq_boundary is not None:
-                seq_boundary.update(one_pred[None].numpy(), one_label[None].numpy())
+            scores.add(index, one_pred, one_label)
             if out_dir:
                 stem = Path(dataset.files[index][0]).stem
                 Image.fromarray(one_pred.numpy().astype(np.uint8)).save(out_dir / f"{stem}.png")
             index += 1
     model.train(was_training)
-    for seq_confusion, seq_boundary in per_sequence.values():  # each image was scored once, per sequence
-        confusion.matrix += seq_confusion.matrix.to(confusion.matrix.device)
-        if boundary is not None:
-            boundary.merge(seq_boundary)
-    result = _labelled(confusion.compute(), classes)
-    result["bf"] = boundary.compute() if boundary is not None else None
-    if boundary is not None:
-        for name, value in zip(classes.names, boundary.compute_per_class()):
-            result["per_class"][name]["bf"] = float(value)
-    result["confusion_matrix"] = confusion.matrix.cpu().tolist()  # rows: ground truth, columns: prediction
-    result["num_images"] = len(dataset)
-    if len(per_sequence) > 1:
-        result["per_sequence"] = {}
-        for name, (seq_confusion, seq_boundary) in per_sequence.items():
-            figures = seq_confusion.compute()
-            result["per_sequence"][name] = {
-                "global_accuracy": figures["global_accuracy"], "class_accuracy": figures["class_accuracy"],
-                "miou": figures["miou"], "bf": seq_boundary.compute() if seq_boundary is not None else None,
-                "num_images": sequences.count(name)}
-    return result
+    return scores.result()
+
+
+def prediction_folder(folder: str | Path) -> Path:
+    """Where the label PNGs are: FOLDER itself, or FOLDER/labels (the layout `segnet predict` writes)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder of predicted label PNGs")
+    labels = folder / "labels"
+    return labels if labels.is_dir() and not any(folder.glob("*.png")) else folder
+
+
+def read_prediction(path: Path, label_shape: tuple[int, ...], num_classes: int) -> Tensor:
+    """One predicted label PNG (class indices), checked against the ground truth it is scored on."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no prediction for this frame (`segnet predict` writes "
+                                f"OUTPUT/labels/<stem>.png for every image)")
+    with Image.open(path) as image:
+        if image.mode not in ("L", "P"):
+            raise ValueError(f"{path}: a {image.mode} image; predicted labels are one-channel PNGs of class indices")
+        labels = np.asarray(image)
+    if labels.shape != tuple(label_shape):
+        raise ValueError(f"{path}: {labels.shape[1]}x{labels.shape[0]} px, its ground truth is "
+                         f"{label_shape[1]}x{label_shape[0]}")
+    if labels.max() >= num_classes:
+        raise ValueError(f"{path}: holds class index {int(labels.max())}, the dataset has {num_classes} classes")
+    return torch.from_numpy(labels.astype(np.int64))
+
+
+def evaluate_predictions(
+    dataset: SegmentationDataset,
+    folder: str | Path,
+    compute_bf: bool = True,
+    progress: bool = True,
+    on_prediction: Callable[[int, Tensor, Tensor, Tensor], None] | None = None,
+) -> dict[str, Any]:
+    """Score saved label PNGs (``<stem>.png`` per frame, e.g. `segnet predict`'s) as evaluate_model would.
+
+    No model runs: the figures are those of the files, so a prediction made once (by any path,
+    with any test-time augmentation) is scored exactly as it was written.
+    """
+    folder = prediction_folder(folder)
+    scores = _Scores(dataset, compute_bf)
+    for index in tqdm(range(len(dataset)), desc="evaluate", unit="image", disable=not progress, leave=False):
+        image, label = dataset[index]
+        prediction = read_prediction(folder / f"{Path(dataset.files[index][0]).stem}.png", tuple(label.shape),
+                                     dataset.classes.num_classes)
+        if on_prediction is not None:
+            on_prediction(index, image, label, prediction)
+        scores.add(index, prediction, label)
+    return scores.result()
 
 
 def format_report(result: dict[str, Any]) -> str:
