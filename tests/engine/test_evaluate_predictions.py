@@ -93,3 +93,9 @@ def test_options_that_run_a_model_are_refused(tiny_camvid, tmp_path, capsys):
     shutil.rmtree(predictions)
     assert _evaluate(tiny_camvid, predictions, tmp_path / "out") == 2
     assert "no such folder of predicted label PNGs" in capsys.readouterr().err
+
+
+def test_a_negative_limit_is_refused(tiny_camvid, tmp_path, capsys):
+    predictions = _ground_truth_as_predictions(tiny_camvid, tmp_path / "p")
+    assert _evaluate(tiny_camvid, predictions, tmp_path / "out", "--limit", "-1") == 2
+    assert "--limit -1: give a positive number of frames (0 = all)" in capsys.readouterr().err

@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = build_dataset(args.dataset, args.data_root, args.split, eval_transform(None), 0, **extra)
     if args.sequences:
         dataset = select_sequences(dataset, keep=parse_names(args.sequences))
+    if args.limit < 0:
+        raise ValueError(f"--limit {args.limit}: give a positive number of frames (0 = all)")
     if args.limit:
         dataset = first_frames(dataset, args.limit)
     if args.sample_images < 0:

@@ -107,6 +107,6 @@ __all__ = [
     "SUNRGBD_CLASSES", "CamVid", "ClassSet", "Compose", "DataError", "FolderDataset", "Normalize",
     "ColorJitter", "RandomHorizontalFlip", "RandomScaleCrop", "Resize", "Sample", "SegmentationDataset", "ToTensor",
     "Transform", "build_dataset", "cached_median_frequency_weights", "class_pixel_stats", "default_root",
-    "eval_transform", "first_frames", "frame_sequence", "load_classes_file", "median_frequency_weights", "read_label", "read_rgb",
-    "select_sequences", "train_transform", "weights_from_stats",
+    "eval_transform", "first_frames", "frame_sequence", "load_classes_file", "median_frequency_weights",
+    "read_label", "read_rgb", "select_sequences", "train_transform", "weights_from_stats",
 ]

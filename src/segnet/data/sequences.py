@@ -45,7 +45,7 @@ def select_sequences(
 def first_frames(dataset: SegmentationDataset, count: int) -> SegmentationDataset:
     """A copy of ``dataset`` with its first ``count`` frames, in the split's order (a quick check)."""
     if count < 1:
-        raise ValueError(f"--limit {count}: give a positive number of frames")
+        raise ValueError(f"{count} frames: give a positive number")
     selected = copy.copy(dataset)
     selected.files = dataset.files[:count]
     return selected

@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 
 
-
 def _column(rows: list[dict[str, str]], name: str) -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for row in rows:
