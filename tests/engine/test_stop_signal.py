@@ -77,14 +77,24 @@ def test_a_stop_signal_saves_the_step_reached_and_resume_finishes(tiny_camvid, t
 def test_stop_requests_restore_the_handlers_they_replaced():
     from segnet.engine.stop import StopRequests
 
-    before = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
-    with StopRequests() as stop:
-        assert not stop.requested
-        signal.raise_signal(signal.SIGTERM)  # recorded, not fatal
-        assert stop.requested and stop.signal_name == "SIGTERM"
-        with pytest.raises(KeyboardInterrupt):  # a second signal stops at once
-            signal.raise_signal(signal.SIGTERM)
-    assert {number: signal.getsignal(number) for number in before} == before
+    def loader_sigchld_handler(number, frame):  # PyTorch's: raises when a loader worker has died
+        raise RuntimeError("DataLoader worker is killed by signal: Terminated")
+
+    previous_chld = signal.signal(signal.SIGCHLD, loader_sigchld_handler)
+    try:
+        before = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)}
+        with StopRequests() as stop:
+            assert not stop.requested and signal.getsignal(signal.SIGCHLD) is loader_sigchld_handler
+            signal.raise_signal(signal.SIGTERM)  # recorded, not fatal
+            assert stop.requested and stop.signal_name == "SIGTERM"
+            # The workers may die of the same signal: their deaths must not raise in mid-step.
+            assert signal.getsignal(signal.SIGCHLD) is signal.SIG_DFL
+            signal.raise_signal(signal.SIGCHLD)
+            with pytest.raises(KeyboardInterrupt):  # a second signal stops at once
+                signal.raise_signal(signal.SIGTERM)
+        assert {number: signal.getsignal(number) for number in before} == before
+    finally:
+        signal.signal(signal.SIGCHLD, previous_chld)
 
 
 def test_an_ignored_sigint_stays_ignored():

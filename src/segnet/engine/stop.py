@@ -13,17 +13,6 @@ from types import FrameType, TracebackType
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def ignore_stop_signals(worker_id: int = 0) -> None:
-    """A DataLoader ``worker_init_fn``: stop signals are the trainer's to act on.
-
-    SLURM's scancel, ``timeout`` and Ctrl-C signal the whole process group. PyTorch's workers die of
-    SIGTERM, and the trainer then fails on the dead worker instead of stopping cleanly; it shuts its
-    workers down itself when it stops.
-    """
-    for number in STOP_SIGNALS:
-        signal.signal(number, signal.SIG_IGN)
-
-
 class TrainingStopped(KeyboardInterrupt):
     """Raised after the checkpoint is written; ``exit_code`` is the shell's 128 + signal number."""
 
@@ -51,6 +40,13 @@ class StopRequests:
         if self.signal_number is not None:  # asked twice: the user does not want to wait
             raise KeyboardInterrupt
         self.signal_number = signal_number
+        # Sent to the whole process group (SLURM's scancel, `timeout`), SIGTERM kills the loader
+        # workers too, and PyTorch's SIGCHLD handler would raise wherever this process is, in the
+        # middle of a step or a checkpoint write. The run stops after this step anyway; a dead worker
+        # is met, if at all, when the next batch is fetched, before the weights change.
+        chld = getattr(signal, "SIGCHLD", None)
+        if chld is not None and chld not in self._previous and signal.getsignal(chld) is not None:
+            self._previous[chld] = signal.signal(chld, signal.SIG_DFL)  # put back on leaving
 
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():

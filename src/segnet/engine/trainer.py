@@ -43,7 +43,7 @@ from .header import resume_line, run_header
 from .loss import loss_normalizer, summed_cross_entropy, summed_lovasz_softmax
 from .plots import plot_metrics
 from .samples import SampleCollector, write_panel
-from .stop import StopRequests, TrainingStopped, ignore_stop_signals
+from .stop import StopRequests, TrainingStopped
 from .tensorboard_log import TensorBoardLog
 
 METRICS_FIELDS = ["epoch", "step", "lr", "train_loss", "images_per_s", "epoch_seconds",
@@ -286,7 +286,7 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
     # generator, whose state a resume restores for dropout.
     loader = None if augmenter is not None else DataLoader(
         train_set, batch_size=cfg.batch_size, sampler=epoch_sampler, num_workers=cfg.workers, drop_last=True,
-        pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0, worker_init_fn=ignore_stop_signals,
+        pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0,
         generator=torch.Generator().manual_seed(cfg.seed * 100_003))
     last_save = last_plot = time.monotonic()
     # The rate of the last step taken: what an epoch's row reports even when a resume lands on its end.
@@ -295,8 +295,15 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
         while state.epoch < cfg.epochs and (cfg.max_steps is None or state.global_step < cfg.max_steps):
             epoch_start = time.monotonic()
             images_at_start = state.epoch_images
+            if _stop_agreed(stop, device, dist_info):  # told during validation or the epoch's checkpoint
+                _stop_here(save, last_path, training_state(), stop, state, run_dir)
             epoch_sampler.start(state.epoch, skip=state.step_in_epoch * cfg.accum_steps * cfg.batch_size)
-            batches = iter(loader) if augmenter is None else augmenter.batches(epoch_sampler, cfg.batch_size)
+            try:
+                batches = iter(loader) if augmenter is None else augmenter.batches(epoch_sampler, cfg.batch_size)
+            except Exception:
+                if stop.requested:  # a worker killed by the same signal (sent to the process group)
+                    _stop_here(save, last_path, training_state(), stop, state, run_dir)
+                raise
             trained.train()
             bar = tqdm(total=steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
                        disable=not (progress_bar and dist_info.is_main), unit="step", dynamic_ncols=True)
@@ -311,7 +318,8 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
                     loss_value = _optimiser_step(cfg, trained, optimizer, batches, class_weights,
                                                  classes.ignore_index, device, dist_info)
                 except Exception:
-                    # Ctrl-C reaches the loader workers too: a batch lost that way is a stop, not a crash.
+                    # A stop signal sent to the process group (Ctrl-C, scancel, `timeout`) reaches the loader
+                    # workers too: a batch lost that way is a stop, not a crash.
                     # The step failed before the weights changed, so last.pt is the previous step's state.
                     if stop.requested:
                         _stop_here(save, last_path, training_state(), stop, state, run_dir)
