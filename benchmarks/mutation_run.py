@@ -156,10 +156,10 @@ MUTANTS = [
            "        return cfg.lr * math.cos(0.5 * math.pi * progress)", SCHED, "quarter-cosine"),
     Mutant("trainer", "engine/trainer.py", "    _set_rng_state(data[\"rng\"])\n", "    pass\n", RESUME,
            "resume skips the RNG restore"),
-    Mutant("trainer", "engine/trainer.py", "        skip = state.step_in_epoch * cfg.accum_steps * cfg.batch_size",
-           "        skip = state.step_in_epoch * cfg.batch_size", RESUME, "resume skip ignores accumulation"),
-    Mutant("trainer", "engine/trainer.py", "        loader_rng = torch.Generator().manual_seed(cfg.seed * 100_003 + state.epoch)",
-           "        loader_rng = None", RESUME, "loader draws from the global generator"),
+    Mutant("trainer", "engine/trainer.py", "skip=state.step_in_epoch * cfg.accum_steps * cfg.batch_size)",
+           "skip=state.step_in_epoch * cfg.batch_size)", RESUME, "resume skip ignores accumulation"),
+    Mutant("trainer", "engine/trainer.py", "generator=torch.Generator().manual_seed(cfg.seed * 100_003))",
+           "generator=None)", RESUME, "loader draws from the global generator"),
     # --- checkpoint ------------------------------------------------------------------------------
     Mutant("checkpoint", "checkpoint.py", "            os.fsync(handle.fileno())\n        os.chmod(tmp, _default_mode())\n",
            "            os.fsync(handle.fileno())\n", CKPT, "checkpoints written 0600"),
@@ -235,9 +235,13 @@ MUTANTS = [
            "present = torch.ones_like(per_class, dtype=torch.bool)", LOSS, "absent classes count too"),
     Mutant("lovasz", "engine/trainer.py", "images_in_step = sum(target.shape[0] for _, target in micro)",
            "images_in_step = micro[0][1].shape[0]", LOSS, "Lovász normalised by one micro-batch"),
-    Mutant("stop", "engine/trainer.py", """                    if stop.requested:
+    Mutant("stop", "engine/trainer.py", """                    # The step failed before the weights changed, so last.pt is the previous step's state.
+                    if stop.requested:
                         _stop_here(save, last_path, training_state(), stop, state, run_dir)
                     raise""", """                    raise""", STOP, "a step lost to Ctrl-C is a crash"),
+    Mutant("stop", "engine/stop.py", "self._previous[chld] = signal.signal(chld, signal.SIG_DFL)",
+           "self._previous[chld] = signal.getsignal(chld)", STOP,
+           "after a stop, a worker's death still raises in mid-step"),
     Mutant("stop", "engine/stop.py", "            signal.signal(number, previous)", "            pass", STOP,
            "the replaced handlers are not put back"),
     Mutant("stop", "engine/trainer.py", "    save(last_path, fields)\n    barrier()", "    barrier()", STOP,
