@@ -35,8 +35,9 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("model", ["bayesian_segnet_basic"])
 def test_random_kills_then_resume_end_where_an_uninterrupted_run_ends(tiny_camvid, tmp_path, model):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same kernels in every process
-    straight = tmp_path / "straight"
-    subprocess.run(_command(tiny_camvid, straight, model, False), env=env, check=True, capture_output=True)
+    straight = tmp_path / "straight"  # the uninterrupted run, beside the interrupted ones (its own folder)
+    uninterrupted = subprocess.Popen(_command(tiny_camvid, straight, model, False), env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     cut = tmp_path / "cut"
     rng = np.random.default_rng(7)
@@ -60,6 +61,8 @@ def test_random_kills_then_resume_end_where_an_uninterrupted_run_ends(tiny_camvi
     final = subprocess.run(_command(tiny_camvid, cut, model, resume=True), env=env, capture_output=True, text=True)
     assert final.returncode == 0, final.stderr[-500:]
     assert kills >= 1
+    _, err = uninterrupted.communicate(timeout=300)
+    assert uninterrupted.returncode == 0, err.decode()[-500:]
     a, b = _weights(straight), _weights(cut)
     for key in a:
         assert torch.equal(a[key], b[key]), key

@@ -27,7 +27,7 @@ def test_shipped_weights_are_small_and_complete():
 def test_shipped_model_segments_camvid_val_frames():
     model = segnet.load()
     confusion = ConfusionMatrix(11, 11)
-    frames = sorted((CAMVID / "val").glob("*.png"))[::34]  # 3 frames, each 11 passes (multiscale)
+    frames = sorted((CAMVID / "val").glob("*.png"))[::51]  # 2 frames, each 11 passes (multiscale)
     for frame in frames:
         labels = model.label(Image.open(frame))
         truth = np.array(Image.open(CAMVID / "valannot" / frame.name))

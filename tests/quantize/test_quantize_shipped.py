@@ -41,8 +41,8 @@ def test_shipped_model_int8_matches_float32_on_camvid_val():
     assert int8.precision == "int8" and int8.size == fp32.size  # the checkpoint's size (360x480)
     scores = {"fp32": ConfusionMatrix(11, 11), "int8": ConfusionMatrix(11, 11)}
     same = total = 0
-    frames = sorted((CAMVID / "val").glob("*.png"))[::10]
-    assert len(frames) >= 10
+    frames = sorted((CAMVID / "val").glob("*.png"))[::20]  # 6 frames, a million labelled pixels
+    assert len(frames) >= 5
     for frame in frames:
         image = Image.open(frame).convert("RGB")
         truth = torch.from_numpy(np.array(Image.open(CAMVID / "valannot" / frame.name))).long()
