@@ -237,7 +237,7 @@ MUTANTS = [
            "images_in_step = micro[0][1].shape[0]", LOSS, "Lovász normalised by one micro-batch"),
     Mutant("stop", "engine/trainer.py", """                    # The step failed before the weights changed, so last.pt is the previous step's state.
                     if stop.requested:
-                        _stop_here(save, last_path, training_state(), stop, state, run_dir)
+                        stop_here()
                     raise""", """                    raise""", STOP, "a step lost to Ctrl-C is a crash"),
     Mutant("stop", "engine/stop.py", "self._previous[chld] = signal.signal(chld, signal.SIG_DFL)",
            "self._previous[chld] = signal.getsignal(chld)", STOP,

@@ -292,17 +292,20 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
     # The rate of the last step taken: what an epoch's row reports even when a resume lands on its end.
     lr = learning_rate(cfg, max(0, state.global_step - 1), total_steps, steps_per_epoch)
     with StopRequests() as stop:
+        def stop_here() -> None:  # last.pt at the step reached, then TrainingStopped
+            _stop_here(save, last_path, training_state(), stop, state, run_dir)
+
         while state.epoch < cfg.epochs and (cfg.max_steps is None or state.global_step < cfg.max_steps):
             epoch_start = time.monotonic()
             images_at_start = state.epoch_images
             if _stop_agreed(stop, device, dist_info):  # told during validation or the epoch's checkpoint
-                _stop_here(save, last_path, training_state(), stop, state, run_dir)
+                stop_here()
             epoch_sampler.start(state.epoch, skip=state.step_in_epoch * cfg.accum_steps * cfg.batch_size)
             try:
                 batches = iter(loader) if augmenter is None else augmenter.batches(epoch_sampler, cfg.batch_size)
             except Exception:
                 if stop.requested:  # a worker killed by the same signal (sent to the process group)
-                    _stop_here(save, last_path, training_state(), stop, state, run_dir)
+                    stop_here()
                 raise
             trained.train()
             bar = tqdm(total=steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
@@ -322,7 +325,7 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
                     # workers too: a batch lost that way is a stop, not a crash.
                     # The step failed before the weights changed, so last.pt is the previous step's state.
                     if stop.requested:
-                        _stop_here(save, last_path, training_state(), stop, state, run_dir)
+                        stop_here()
                     raise
                 if ema is not None:
                     ema.update_parameters(model)
@@ -334,7 +337,7 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
                 bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{step_images / (time.monotonic() - step_start):.2f}")
                 bar.update(1)
                 if _stop_agreed(stop, device, dist_info):
-                    _stop_here(save, last_path, training_state(), stop, state, run_dir)
+                    stop_here()
                 if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
                     save(last_path, training_state())
                     last_save = time.monotonic()
