@@ -99,3 +99,29 @@ def test_a_negative_limit_is_refused(tiny_camvid, tmp_path, capsys):
     predictions = _ground_truth_as_predictions(tiny_camvid, tmp_path / "p")
     assert _evaluate(tiny_camvid, predictions, tmp_path / "out", "--limit", "-1") == 2
     assert "--limit -1: give a positive number of frames (0 = all)" in capsys.readouterr().err
+
+
+def test_only_the_sample_frames_images_are_read(tiny_camvid, tmp_path, monkeypatch):
+    """Frames outside ``images_for`` are scored from their labels alone, to the same figures."""
+    from segnet.data import build_dataset, eval_transform
+    from segnet.engine import evaluate_predictions
+
+    predictions = _ground_truth_as_predictions(tiny_camvid, tmp_path / "p")
+    first = sorted(predictions.iterdir())[0]
+    labels = np.array(Image.open(first))
+    labels[:3, :5] = (labels[:3, :5] + 1) % 11
+    Image.fromarray(labels).save(first)
+    dataset = build_dataset("camvid", tiny_camvid, "val", eval_transform(None), 0)
+    reads = []
+    read_item = type(dataset).__getitem__
+    monkeypatch.setattr(type(dataset), "__getitem__", lambda self, index: reads.append(index) or read_item(self, index))
+    seen = []
+    partial = evaluate_predictions(dataset, predictions, progress=False, images_for={1},
+                                   on_prediction=lambda index, image, label, _: seen.append((index, image, label)))
+    assert reads == [1] and [index for index, *_ in seen] == [1]
+    assert seen[0][1].shape[1:] == seen[0][2].shape  # the image came with its label
+    reads.clear()
+    every = evaluate_predictions(dataset, predictions, progress=False, on_prediction=lambda *_: None)
+    assert reads == [0, 1, 2, 3]
+    assert partial["confusion_matrix"] == every["confusion_matrix"] and partial["miou"] == every["miou"] < 100
+    assert partial["bf"] == every["bf"]

@@ -112,12 +112,23 @@ def assert_nothing_in_flight(page, url: str, counter: SegmentCounter | None = No
         time.sleep(0.05)
 
 
+def wait_live_state(page, state: str, timeout: float = 15_000) -> None:
+    """Wait for live mode to reach ``state``; on a timeout, say where it is and what the page showed."""
+    try:
+        page.wait_for_selector(f"#live[data-state={state}]", timeout=timeout)
+    except Exception as error:
+        shown = page.evaluate("() => ({body: document.body.dataset.state, live: {...document.getElementById('live')"
+                              ".dataset}, error: document.getElementById('error').textContent, "
+                              "status: document.getElementById('status').textContent})")
+        raise AssertionError(f"live mode did not reach {state!r} in {timeout / 1000:.0f} s: {shown}") from error
+
+
 def test_video_is_segmented_live_until_it_ends(browser, counted_server, video, tmp_path):
     server, counter = counted_server
     context, page, errors = open_ready_page(browser, server.url)
     try:
         page.set_input_files("#file", str(video))
-        page.wait_for_selector("#live[data-state=running]", timeout=15_000)
+        wait_live_state(page, "running")
         assert page.locator("#results").is_hidden()
         canvas = page.evaluate("() => [document.getElementById('live-canvas').width, "
                                "document.getElementById('live-canvas').height]")
@@ -236,7 +247,7 @@ def test_webcam_is_segmented_live(camera_browser, counted_server):
     context, page, errors = open_ready_page(camera_browser, server.url, permissions=["camera"])
     try:
         page.click("#webcam")
-        page.wait_for_selector("#live[data-state=running]", timeout=15_000)
+        wait_live_state(page, "running")
         assert page.inner_text("#live-source") == "webcam"
         page.fill("#opacity", "40")
         wait_frames(page, 2)

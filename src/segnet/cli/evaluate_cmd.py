@@ -112,7 +112,8 @@ def _score_saved_predictions(args: argparse.Namespace, dataset, output: Path) ->
         raise ValueError(f"--predictions scores saved label PNGs and runs no model; {option} does not apply")
     collector = SampleCollector(evenly_spaced(args.sample_images, len(dataset)), IMAGENET_MEAN, IMAGENET_STD)
     result = evaluate_predictions(dataset, args.predictions, compute_bf=not args.no_bf,
-                                  progress=not args.no_progress, on_prediction=collector)
+                                  progress=not args.no_progress, on_prediction=collector,
+                                  images_for=collector.indices)
     result.update(predictions=str(Path(args.predictions)), split=args.split)
     _write_outputs(result, dataset, collector, output)
     return 0

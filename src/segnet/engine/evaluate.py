@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -149,19 +149,26 @@ def evaluate_predictions(
     compute_bf: bool = True,
     progress: bool = True,
     on_prediction: Callable[[int, Tensor, Tensor, Tensor], None] | None = None,
+    images_for: Collection[int] | None = None,
 ) -> dict[str, Any]:
     """Score saved label PNGs (``<stem>.png`` per frame, e.g. `segnet predict`'s) as evaluate_model would.
 
     No model runs: the figures are those of the files, so a prediction made once (by any path,
-    with any test-time augmentation) is scored exactly as it was written.
+    with any test-time augmentation) is scored exactly as it was written. ``on_prediction`` sees
+    the frames of ``images_for`` (all when None) with their images; the others are scored from
+    their labels alone, without decoding an image nobody looks at.
     """
     folder = prediction_folder(folder)
     scores = _Scores(dataset, compute_bf)
     for index in tqdm(range(len(dataset)), desc="evaluate", unit="image", disable=not progress, leave=False):
-        image, label = dataset[index]
+        wanted = on_prediction is not None and (images_for is None or index in images_for)
+        if wanted:
+            image, label = dataset[index]
+        else:
+            label = torch.from_numpy(dataset.load_label(index).astype(np.int64))
         prediction = read_prediction(folder / f"{Path(dataset.files[index][0]).stem}.png", tuple(label.shape),
                                      dataset.classes.num_classes)
-        if on_prediction is not None:
+        if wanted:
             on_prediction(index, image, label, prediction)
         scores.add(index, prediction, label)
     return scores.result()

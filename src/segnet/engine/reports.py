@@ -39,15 +39,15 @@ def write_evaluation_files(result: dict[str, Any], output: str | Path) -> dict[s
 
 
 def _heat_map(matrix: np.ndarray, names: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, as in plots.py: no pyplot state, and the caller's matplotlib backend (a
+    # notebook's, say) is left as it was. Imported here, so that start-up does not pay for it.
+    from matplotlib.figure import Figure
 
     totals = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
     size = max(5.0, 0.5 * len(names) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = Figure(figsize=(size + 1, size))
+    ax = fig.subplots()
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
     ax.set_yticks(range(len(names)), names)
@@ -64,6 +64,5 @@ def _heat_map(matrix: np.ndarray, names: list[str], path: Path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    fig.savefig(tmp, dpi=110, format="png")
     tmp.replace(path)
