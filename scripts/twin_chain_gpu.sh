@@ -8,6 +8,11 @@
 # `--holdout 0006R0`), then the arms that continue it:
 #   P_held  I + a 12-epoch cycle with the Lovász term at weight 3 (M's rival; session 11's arm P)
 #   R_held  M + the same weight-3 cycle            R_ship  the shipped weights + the same cycle
+#   R7_held R_held with seed 7 (how far two runs of one recipe differ)
+#   T_held  M + the cycle at weight 5
+# and scores every held-out arm (SCORED) on the GPU: refresh-bn at the four sizes, then evaluate on
+# 0006R0 in float32, one pass and multiscale (<name>_score_none.json, <name>_score_multiscale.json,
+# and the refreshed weights as <name>_bn.pt, ready for `segnet quantize` and the int8 figures).
 # Every stage's weights come back in $OUT as float16 without training state (<name>.pt, 2.9 MB),
 # to be committed under research/twin/ so that a later session can go on from them.
 #
@@ -24,7 +29,8 @@ OUT=${OUT:-runs/chain_out}
 RUNS=${RUNS:-runs/chain}             # stage folders: kept between calls on a warm machine
 LIMIT=${LIMIT:-540}                  # seconds this call may run before it stops itself
 DEVICE=${DEVICE:-cuda}
-STAGES=${STAGES:-G H1 H2 I M P_held R_held R_ship}
+STAGES=${STAGES:-G H1 H2 I M P_held R_held R_ship R7_held T_held}
+SCORED=${SCORED:-M P_held R_held R7_held T_held}
 KEPT=${KEPT:-research/twin}          # float16 copies of stages finished in earlier leases (committed)
 SHIPPED=${SHIPPED:-src/segnet/weights/camvid_segnet_basic.pt}
 PY=${PYTHON:-python3}
@@ -45,7 +51,9 @@ COMMON="--model segnet_basic --dataset camvid --data-root $DATA --train-split tr
  --color-jitter 0.25 --schedule cosine --batch-size 12 --amp $AMP --channels-last --device $DEVICE \
  --checkpoint-minutes 0.5 --no-progress"
 if [ "$DEVICE" = cuda ]; then COMMON="$COMMON --augment-on-device --workers 8"; else COMMON="$COMMON --workers 1"; fi
-[ "${SMOKE:-0}" = 1 ] && COMMON="$COMMON --max-steps 2"
+WORKERS=1; [ "$DEVICE" = cuda ] && WORKERS=8
+SCORE_LIMIT=""
+[ "${SMOKE:-0}" = 1 ] && COMMON="$COMMON --max-steps 2" && SCORE_LIMIT="--limit 2"
 HELD="--holdout 0006R0"
 SHIP="--val-split none"
 
@@ -110,11 +118,40 @@ run_stage() {
     P_held) stage P_held "$(weights_of I)" 12 0.01 1 6 "$HELD" --lovasz-weight 3 ;;
     R_held) stage R_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 3 ;;
     R_ship) stage R_ship "$SHIPPED" 12 0.01 1 6 "$SHIP" --lovasz-weight 3 ;;
+    R7_held) stage R7_held "$(weights_of M)" 12 0.01 1 7 "$HELD" --lovasz-weight 3 ;;
+    T_held) stage T_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 5 ;;
     *) echo "unknown stage $1"; return 2 ;;
   esac
 }
 
+score() {  # name: the recipe study's scoring of a held-out arm, float32 on the GPU
+  local name=$1 dir=$RUNS/score_$1 weights left
+  if [ -f "$dir/done" ] || [ -f "$KEPT/${name}_score_multiscale.json" ]; then
+    echo "[$(elapsed)s] score $name: done"; return 0
+  fi
+  weights=$(weights_of "$name")
+  [ -f "$weights" ] || { echo "[$(elapsed)s] score $name: no weights ($weights)"; return 1; }
+  left=$(( LIMIT - $(elapsed) ))
+  if [ $left -lt 30 ]; then echo "[$(elapsed)s] score $name: no time left in this call"; return 1; fi
+  mkdir -p "$dir"
+  echo "[$(elapsed)s] score $name: refresh-bn, then evaluate on 0006R0"
+  ( timeout --kill-after=10 $left $PY -m segnet refresh-bn --weights "$weights" --output "$dir/bn.pt" \
+      --data-root "$DATA" --split train+val --holdout 0006R0 --scales 0.5,0.75,1,1.25 --device "$DEVICE" \
+      --workers $WORKERS \
+    && for tta in none multiscale; do
+      timeout --kill-after=10 $(( LIMIT - $(elapsed) )) $PY -m segnet evaluate --weights "$dir/bn.pt" \
+        --data-root "$DATA" --split train+val --sequences 0006R0 --precision fp32 --tta $tta \
+        --device "$DEVICE" --workers $WORKERS --no-progress --output "$dir/$tta" $SCORE_LIMIT || exit 1
+      cp -f "$dir/$tta/metrics.json" "$OUT/${name}_score_$tta.json"
+    done ) > "$OUT/score_$name.log" 2>&1 || { echo "[$(elapsed)s] score $name: stopped"; return 1; }
+  grep -h "mIoU" "$OUT/score_$name.log" | tail -n 2
+  half_weights "$dir/bn.pt" "$OUT/${name}_bn.pt" && touch "$dir/done"
+}
+
 for name in $STAGES; do
   run_stage "$name" || { echo "[$(elapsed)s] stopping this call at $name; run the script again"; exit 75; }
+done
+for name in $SCORED; do
+  score "$name" || { echo "[$(elapsed)s] stopping this call at scoring $name; run the script again"; exit 75; }
 done
 echo "[$(elapsed)s] all done"
