@@ -50,8 +50,8 @@ AMP=${AMP:-bf16}
 COMMON="--model segnet_basic --dataset camvid --data-root $DATA --train-split train+val --size $SIZE \
  --color-jitter 0.25 --schedule cosine --batch-size 12 --amp $AMP --channels-last --device $DEVICE \
  --checkpoint-minutes 0.5 --no-progress"
-if [ "$DEVICE" = cuda ]; then COMMON="$COMMON --augment-on-device --workers 8"; else COMMON="$COMMON --workers 1"; fi
-WORKERS=1; [ "$DEVICE" = cuda ] && WORKERS=8
+WORKERS=1; [ "$DEVICE" = cuda ] && WORKERS=8 && COMMON="$COMMON --augment-on-device"
+COMMON="$COMMON --workers $WORKERS"
 SCORE_LIMIT=""
 [ "${SMOKE:-0}" = 1 ] && COMMON="$COMMON --max-steps 2" && SCORE_LIMIT="--limit 2"
 HELD="--holdout 0006R0"
