@@ -10,9 +10,11 @@
 #   R_held  M + the same weight-3 cycle            R_ship  the shipped weights + the same cycle
 #   R7_held R_held with seed 7 (how far two runs of one recipe differ)
 #   T_held  M + the cycle at weight 5
-# and scores every held-out arm (SCORED) on the GPU: refresh-bn at the four sizes, then evaluate on
-# 0006R0 in float32, one pass and multiscale (<name>_score_none.json, <name>_score_multiscale.json,
-# and the refreshed weights as <name>_bn.pt, ready for `segnet quantize` and the int8 figures).
+#   U_held  R_held without median-frequency class weights (the Lovász term balances the classes)
+# and scores the held-out arms on the GPU (score:<name> in STAGES): refresh-bn at the four sizes,
+# then evaluate on 0006R0 in float32, one pass and multiscale (<name>_score_none.json,
+# <name>_score_multiscale.json, and the refreshed weights as <name>_bn.pt, ready for
+# `segnet quantize` and the int8 figures). The arms that decide what ships are scored first.
 # Every stage's weights come back in $OUT as float16 without training state (<name>.pt, 2.9 MB),
 # to be committed under research/twin/ so that a later session can go on from them.
 #
@@ -29,8 +31,8 @@ OUT=${OUT:-runs/chain_out}
 RUNS=${RUNS:-runs/chain}             # stage folders: kept between calls on a warm machine
 LIMIT=${LIMIT:-540}                  # seconds this call may run before it stops itself
 DEVICE=${DEVICE:-cuda}
-STAGES=${STAGES:-G H1 H2 I M P_held R_held R_ship R7_held T_held}
-SCORED=${SCORED:-M P_held R_held R7_held T_held}
+STAGES=${STAGES:-G H1 H2 I M P_held R_held R_ship score:M score:R_held R7_held T_held U_held \
+  score:P_held score:R7_held score:T_held score:U_held}
 KEPT=${KEPT:-research/twin}          # float16 copies of stages finished in earlier leases (committed)
 SHIPPED=${SHIPPED:-src/segnet/weights/camvid_segnet_basic.pt}
 PY=${PYTHON:-python3}
@@ -120,6 +122,8 @@ run_stage() {
     R_ship) stage R_ship "$SHIPPED" 12 0.01 1 6 "$SHIP" --lovasz-weight 3 ;;
     R7_held) stage R7_held "$(weights_of M)" 12 0.01 1 7 "$HELD" --lovasz-weight 3 ;;
     T_held) stage T_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 5 ;;
+    U_held) stage U_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 3 --class-weights none ;;
+    score:*) score "${1#score:}" ;;
     *) echo "unknown stage $1"; return 2 ;;
   esac
 }
@@ -150,8 +154,5 @@ score() {  # name: the recipe study's scoring of a held-out arm, float32 on the 
 
 for name in $STAGES; do
   run_stage "$name" || { echo "[$(elapsed)s] stopping this call at $name; run the script again"; exit 75; }
-done
-for name in $SCORED; do
-  score "$name" || { echo "[$(elapsed)s] stopping this call at scoring $name; run the script again"; exit 75; }
 done
 echo "[$(elapsed)s] all done"
