@@ -31,12 +31,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 def open_ready_page(browser, url: str, width: int = 1366, height: int = 900, route=None, timeout: float = 15_000,
-                    **context_options):
+                    init_script: str | None = None, **context_options):
     """A new browser context and page on the demo, once it says it is ready; returns (context, page,
-    errors), errors collecting the page's JavaScript errors. ``route`` intercepts every request."""
+    errors), errors collecting the page's JavaScript errors. ``route`` intercepts every request;
+    ``init_script`` runs in the page before its own scripts."""
     context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
     if route is not None:
         context.route("**/*", route)
+    if init_script is not None:
+        context.add_init_script(init_script)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

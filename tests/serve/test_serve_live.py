@@ -195,6 +195,45 @@ def test_stop_leaves_nothing_in_flight(browser, counted_server, video):
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+# createImageBitmap refuses the video's first FAILS frames as a slow decoder makes it do ("The
+# image source is not usable": the frame is announced before it can be read), then reads them.
+UNUSABLE_FRAMES = """
+const read = window.createImageBitmap.bind(window);
+window.unusableCalls = 0;
+window.createImageBitmap = (source, ...rest) => source instanceof HTMLVideoElement && ++window.unusableCalls <= FAILS
+  ? Promise.reject(new DOMException("The image source is not usable.", "InvalidStateError"))
+  : read(source, ...rest);
+"""
+
+
+def test_a_frame_not_yet_readable_is_waited_for(browser, counted_server, video):
+    server, _ = counted_server
+    context, page, errors = open_ready_page(browser, server.url, init_script=UNUSABLE_FRAMES.replace("FAILS", "3"))
+    try:
+        page.set_input_files("#file", str(video))
+        wait_frames(page, 2)
+        assert page.evaluate("() => window.unusableCalls") >= 5  # 3 refused, then read
+        assert page.locator("#error").is_hidden()
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_a_video_that_never_becomes_readable_is_reported(browser, counted_server, video):
+    server, counter = counted_server
+    context, page, errors = open_ready_page(browser, server.url, init_script=UNUSABLE_FRAMES.replace("FAILS", "1e9"))
+    try:
+        page.check("#live-loop")  # only the failure can end it
+        page.set_input_files("#file", str(video))
+        page.wait_for_selector("#error:not([hidden])", timeout=20_000)
+        assert "Live mode failed" in page.inner_text("#error") and "not usable" in page.inner_text("#error")
+        assert live_data(page)["state"] == "stopped" and live_data(page)["frames"] == "0"
+        assert page.evaluate("() => window.unusableCalls") == 51  # MAX_UNUSABLE_FRAMES waits, then the report
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
 def test_busy_server_is_waited_for_not_hammered(browser, segmenter, video, make_image, monkeypatch):
     # The model is held by another client and the queue holds one: every frame the page sends is
     # refused with 503 + Retry-After until the model is released.

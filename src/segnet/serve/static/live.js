@@ -13,6 +13,10 @@ const JPEG_QUALITY = 0.8;
 const STATS_WINDOW_MS = 2000;   // frames/s and latencies are averaged over this much recent time
 const FRAME_WAIT_MS = 100;      // longest wait for a new video frame before looking again
 const MAX_BACKOFF_S = 8;
+// A video can report a frame ready (readyState >= 2) before its decoder hands the frame over; on a
+// slow or busy machine createImageBitmap then fails with "The image source is not usable". Such a
+// frame is waited for, up to this many times in a row, before live mode gives up.
+const MAX_UNUSABLE_FRAMES = 50;
 
 function sleep(ms, session) {
   return new Promise((resolve) => {
@@ -158,6 +162,7 @@ export class LiveView {
     const work = document.createElement("canvas");
     let lastTime = -1;
     let backoff = 0;
+    let unusable = 0;
     while (session.active) {
       if (video.ended) { this.stop("ended"); break; }
       // A file's frame is new when its time moves; a camera stream always has a fresh one.
@@ -166,7 +171,16 @@ export class LiveView {
         continue;
       }
       lastTime = video.currentTime;
-      const frame = await createImageBitmap(video);
+      let frame;
+      try {
+        frame = await createImageBitmap(video);
+      } catch (error) {
+        if (++unusable > MAX_UNUSABLE_FRAMES) throw error;
+        lastTime = -1;  // the same frame may be usable in a moment
+        await nextFrame(video);
+        continue;
+      }
+      unusable = 0;
       const scale = Math.min(1, SEND_MAX_WIDTH / frame.width);
       work.width = Math.max(1, Math.round(frame.width * scale));
       work.height = Math.max(1, Math.round(frame.height * scale));
