@@ -55,6 +55,7 @@ BNR = ("engine/test_batchnorm_refresh.py",)
 EMA = ("engine/test_weight_ema.py",)
 LOSS = ("engine/test_loss.py",)
 STOP = ("engine/test_stop_signal.py",)
+SCORE = ("engine/test_evaluate_predictions.py", "engine/test_reports.py")
 
 MUTANTS = [
     # --- pooling -------------------------------------------------------------------------------
@@ -246,6 +247,15 @@ MUTANTS = [
            "the replaced handlers are not put back"),
     Mutant("stop", "engine/trainer.py", "    save(last_path, fields)\n    barrier()", "    barrier()", STOP,
            "the stop writes no checkpoint"),
+    # --- scoring saved predictions and the report files ------------------------------------------
+    Mutant("score", "engine/evaluate.py", "(images_for is None or index in images_for)", "True", SCORE,
+           "every frame's image is decoded though no sample panel wants it"),
+    Mutant("score", "engine/evaluate.py", "label = torch.from_numpy(dataset.load_label(index).astype(np.int64))",
+           "label = torch.from_numpy(np.minimum(dataset.load_label(index), 10).astype(np.int64))", SCORE,
+           "the label-only read maps void onto a class"),
+    Mutant("score", "engine/reports.py", "    from matplotlib.figure import Figure\n",
+           "    import matplotlib\n\n    matplotlib.use(\"Agg\")\n    from matplotlib.figure import Figure\n", SCORE,
+           "the heat map switches the caller's matplotlib backend"),
 ]
 
 
