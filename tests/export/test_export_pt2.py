@@ -13,14 +13,15 @@ from segnet.export import read_pt2_metadata
 def dynamic_pt2(basic_checkpoint, tmp_path_factory, run_cli):
     """SegNet-Basic as a dynamic .pt2 through the CLI (format from the suffix), with --check."""
     path = tmp_path_factory.mktemp("pt2") / "basic.pt2"
-    code, out, _ = run_cli(["export", "--weights", str(basic_checkpoint), "--output", str(path),
-                            "--size", "48x64", "--dynamic", "--check"])
+    code, out, err = run_cli(["export", "--weights", str(basic_checkpoint), "--output", str(path),
+                              "--size", "48x64", "--dynamic", "--check"])
     assert code == 0, out
-    return path, out
+    return path, out, err
 
 
 def test_cli_checks_two_sizes(dynamic_pt2):
-    _, out = dynamic_pt2
+    _, out, err = dynamic_pt2
+    assert "tracing with symbolic batch/height/width" in err  # the long trace is announced, not silent
     assert "exported segnet_basic (dynamic batch/height/width, fp32)" in out
     lines = [line for line in out.splitlines() if line.startswith("check ")]
     assert [line.split(":")[0] for line in lines] == ["check 1x48x64", "check 1x57x79"]  # 2nd: odd
