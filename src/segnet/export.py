@@ -412,9 +412,17 @@ def onnx_runner(path: str | Path) -> Runner:
     return lambda x: torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0])
 
 
+def load_pt2_module(path: str | Path) -> nn.Module:
+    """The ``.pt2`` program as a callable module, without the deprecation warnings torch's own
+    pytree code raises while it unpickles (nothing a user can act on)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        return torch.export.load(str(path)).module()
+
+
 def pt2_runner(path: str | Path) -> Runner:
     """The ``.pt2`` program via ``torch.export.load``, as a function of the input batch."""
-    module = torch.export.load(path).module()
+    module = load_pt2_module(path)
 
     def run(x: Tensor) -> Tensor:
         with torch.no_grad():

@@ -240,15 +240,16 @@ class Segmenter:
                                  f"{precision}; use precision bf16 (--precision bf16) alone")
         self.device = resolve_device(device)
         self.backend = loaded.backend
-        if loaded.backend != "torch":  # an exported file runs as it was exported, on the CPU
+        exported = loaded.exported_precision is not None  # .onnx, .xml, and .pt2 (which runs in torch)
+        if exported:  # an exported file runs as it was exported, on the CPU
             if precision not in ("auto", loaded.exported_precision):
                 raise ValueError(f"{loaded.path}: an exported {loaded.exported_precision} model cannot run in "
                                  f"precision {precision}; export it again with that precision")
             check_exported_device(loaded.path, self.device)
             optimize = False
         # What actually runs: auto resolved to int8, bf16 or fp32 for this machine and checkpoint.
-        if loaded.backend != "torch":
-            self.precision = loaded.exported_precision or "fp32"
+        if exported:
+            self.precision = loaded.exported_precision
         elif optimize:
             self.precision = resolve_precision(precision, self.device, loaded.int8_ranges is not None)
         else:

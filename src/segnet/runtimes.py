@@ -108,7 +108,9 @@ class Pt2Model(nn.Module):
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         # Kept out of the module tree: an exported program refuses train()/eval() calls.
-        self._program = (torch.export.load(str(path)).module(),)
+        from .export import load_pt2_module
+
+        self._program = (load_pt2_module(path),)
 
     def forward(self, x: Tensor) -> Tensor:
         with torch.no_grad():

@@ -44,3 +44,25 @@ def test_metadata_travels_in_the_archive(dynamic_pt2, basic_checkpoint):
     assert meta["segnet.model"] == "segnet_basic"
     assert json.loads(meta["segnet.classes"])["names"] == list(load_model(basic_checkpoint).classes.names)
     assert meta["segnet.dynamic"] == "true" and meta["segnet.min_input_size"] == "17"
+
+
+def test_a_static_pt2_runs_through_segnet_load_quietly(basic_checkpoint, tmp_path, run_cli):
+    """`segnet.load(file.pt2)` runs the program as exported, without torch's internal deprecation noise."""
+    import warnings
+
+    import segnet
+
+    path = tmp_path / "static.pt2"
+    code, out, err = run_cli(["export", "--weights", str(basic_checkpoint), "--output", str(path), "--size", "48x64"])
+    assert code == 0, err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = segnet.load(path, tta="none")
+    assert not [str(w.message) for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]
+    # Run as exported: not copied and "optimised" again as a checkpoint's model is (the copy was
+    # where torch's pytree warned).
+    assert model.backend == "torch" and model.precision == "fp32" and model.size == (48, 64)
+    assert model.classes.names == load_model(basic_checkpoint).classes.names
+    x = torch.randn(1, 3, 48, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(model.model(x), load_model(basic_checkpoint).model(x))
