@@ -356,11 +356,19 @@ def _quiet_exporter() -> Iterator[None]:
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        with _no_pytree_deprecation():
             yield
     finally:
         logger.setLevel(level)
+
+
+@contextmanager
+def _no_pytree_deprecation() -> Iterator[None]:
+    """torch's own pytree code warns that ``isinstance(treespec, LeafSpec)`` is deprecated, on
+    export and on every ``.pt2`` load: nothing a user can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        yield
 
 
 def read_onnx_metadata(path: str | Path) -> dict[str, str]:
@@ -413,10 +421,8 @@ def onnx_runner(path: str | Path) -> Runner:
 
 
 def load_pt2_module(path: str | Path) -> nn.Module:
-    """The ``.pt2`` program as a callable module, without the deprecation warnings torch's own
-    pytree code raises while it unpickles (nothing a user can act on)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+    """The ``.pt2`` program as a callable module (``torch.export.load``), quietly."""
+    with _no_pytree_deprecation():
         return torch.export.load(str(path)).module()
 
 
