@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
         calibration = [image.numpy() for image in calibration_images(
             args.dataset, args.data_root, args.split, args.calibration_images, size, loaded.mean, loaded.std,
             loaded.spec.num_classes, str(weights))]
-    if args.dynamic:  # so that half a minute of silence does not read as a hang
-        print("segnet export: tracing with symbolic batch/height/width; torch.export's shape reasoning "
-              "takes a while (about 30 s for SegNet-Basic to ONNX on 2 cores)", file=sys.stderr)
+    if args.dynamic:  # so that half a minute of silence does not read as a hang (stdout: an error stays one line)
+        print("tracing with symbolic batch/height/width: torch.export's shape reasoning takes a while "
+              "(about 30 s for SegNet-Basic to ONNX on 2 cores)", flush=True)
     if fmt == "pt2":
         export_pt2(loaded.model, output, size, args.dynamic, metadata, batch=args.batch)
     else:
