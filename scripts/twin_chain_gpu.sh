@@ -14,7 +14,8 @@
 # and scores the held-out arms on the GPU (score:<name> in STAGES): refresh-bn at the four sizes,
 # then evaluate on 0006R0 in float32, one pass and multiscale (<name>_score_none.json,
 # <name>_score_multiscale.json, and the refreshed weights as <name>_bn.pt, ready for
-# `segnet quantize` and the int8 figures). The arms that decide what ships are scored first.
+# `segnet quantize` and the int8 figures). The arms that decide what ships are scored first, and
+# the shipped-model candidate's statistics are refreshed on every frame (refresh:R_ship -> R_ship_bn.pt).
 # Every stage's weights come back in $OUT as float16 without training state (<name>.pt, 2.9 MB),
 # to be committed under research/twin/ so that a later session can go on from them.
 #
@@ -31,7 +32,7 @@ OUT=${OUT:-runs/chain_out}
 RUNS=${RUNS:-runs/chain}             # stage folders: kept between calls on a warm machine
 LIMIT=${LIMIT:-540}                  # seconds this call may run before it stops itself
 DEVICE=${DEVICE:-cuda}
-STAGES=${STAGES:-G H1 H2 I M P_held R_held R_ship score:M score:R_held R7_held T_held U_held \
+STAGES=${STAGES:-G H1 H2 I M P_held R_held R_ship score:M score:R_held refresh:R_ship R7_held T_held U_held \
   score:P_held score:R7_held score:T_held score:U_held}
 KEPT=${KEPT:-research/twin}          # float16 copies of stages finished in earlier leases (committed)
 SHIPPED=${SHIPPED:-src/segnet/weights/camvid_segnet_basic.pt}
@@ -124,6 +125,7 @@ run_stage() {
     T_held) stage T_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 5 ;;
     U_held) stage U_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 3 --class-weights none ;;
     score:*) score "${1#score:}" ;;
+    refresh:*) refresh_all "${1#refresh:}" ;;
     *) echo "unknown stage $1"; return 2 ;;
   esac
 }
@@ -150,6 +152,22 @@ score() {  # name: the recipe study's scoring of a held-out arm, float32 on the 
     done ) > "$OUT/score_$name.log" 2>&1 || { echo "[$(elapsed)s] score $name: stopped"; return 1; }
   grep -h "mIoU" "$OUT/score_$name.log" | tail -n 2
   half_weights "$dir/bn.pt" "$OUT/${name}_bn.pt" && touch "$dir/done"
+}
+
+refresh_all() {  # name: refresh-bn on all of train+val (a shipped-data run has no held-out drive)
+  local name=$1 dir=$RUNS/refresh_$1 weights left
+  if [ -f "$dir/done" ] || [ -f "$KEPT/${name}_bn.pt" ]; then echo "[$(elapsed)s] refresh $name: done"; return 0; fi
+  weights=$(weights_of "$name")
+  [ -f "$weights" ] || { echo "[$(elapsed)s] refresh $name: no weights ($weights)"; return 1; }
+  left=$(( LIMIT - $(elapsed) ))
+  if [ $left -lt 30 ]; then echo "[$(elapsed)s] refresh $name: no time left in this call"; return 1; fi
+  mkdir -p "$dir"
+  echo "[$(elapsed)s] refresh $name: refresh-bn on train+val"
+  timeout --kill-after=10 $left $PY -m segnet refresh-bn --weights "$weights" --output "$dir/bn.pt" \
+    --data-root "$DATA" --split train+val --scales 0.5,0.75,1,1.25 --device "$DEVICE" --workers $WORKERS \
+    > "$OUT/refresh_$name.log" 2>&1 || { echo "[$(elapsed)s] refresh $name: stopped"; return 1; }
+  half_weights "$dir/bn.pt" "$OUT/${name}_bn.pt" && touch "$dir/done"
+  echo "[$(elapsed)s] refresh $name: $OUT/${name}_bn.pt"
 }
 
 for name in $STAGES; do
