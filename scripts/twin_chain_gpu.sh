@@ -124,50 +124,36 @@ run_stage() {
     R7_held) stage R7_held "$(weights_of M)" 12 0.01 1 7 "$HELD" --lovasz-weight 3 ;;
     T_held) stage T_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 5 ;;
     U_held) stage U_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 3 --class-weights none ;;
-    score:*) score "${1#score:}" ;;
-    refresh:*) refresh_all "${1#refresh:}" ;;
+    score:*|refresh:*) finish "${1%%:*}" "${1#*:}" ;;
     *) echo "unknown stage $1"; return 2 ;;
   esac
 }
 
-score() {  # name: the recipe study's scoring of a held-out arm, float32 on the GPU
-  local name=$1 dir=$RUNS/score_$1 weights left
-  if [ -f "$dir/done" ] || [ -f "$KEPT/${name}_score_multiscale.json" ]; then
-    echo "[$(elapsed)s] score $name: done"; return 0
-  fi
+finish() {  # kind name: refresh-bn at the four sizes on the GPU; kind "score" (a held-out arm) then
+  # evaluates on 0006R0 in float32, one pass and multiscale; kind "refresh" (a shipped-data run,
+  # nothing held out) refreshes on all of train+val only. The refreshed weights come back as <name>_bn.pt.
+  local kind=$1 name=$2 dir=$RUNS/$1_$2 weights left holdout="" kept=$KEPT/${2}_bn.pt
+  if [ "$kind" = score ]; then holdout="--holdout 0006R0" kept=$KEPT/${name}_score_multiscale.json; fi
+  if [ -f "$dir/done" ] || [ -f "$kept" ]; then echo "[$(elapsed)s] $kind $name: done"; return 0; fi
   weights=$(weights_of "$name")
-  [ -f "$weights" ] || { echo "[$(elapsed)s] score $name: no weights ($weights)"; return 1; }
+  [ -f "$weights" ] || { echo "[$(elapsed)s] $kind $name: no weights ($weights)"; return 1; }
   left=$(( LIMIT - $(elapsed) ))
-  if [ $left -lt 30 ]; then echo "[$(elapsed)s] score $name: no time left in this call"; return 1; fi
+  if [ $left -lt 30 ]; then echo "[$(elapsed)s] $kind $name: no time left in this call"; return 1; fi
   mkdir -p "$dir"
-  echo "[$(elapsed)s] score $name: refresh-bn, then evaluate on 0006R0"
+  echo "[$(elapsed)s] $kind $name: refresh-bn${holdout:+, then evaluate on 0006R0}"
   ( timeout --kill-after=10 $left $PY -m segnet refresh-bn --weights "$weights" --output "$dir/bn.pt" \
-      --data-root "$DATA" --split train+val --holdout 0006R0 --scales 0.5,0.75,1,1.25 --device "$DEVICE" \
-      --workers $WORKERS \
-    && for tta in none multiscale; do
+      --data-root "$DATA" --split train+val $holdout --scales 0.5,0.75,1,1.25 --device "$DEVICE" \
+      --workers $WORKERS || exit 1
+    [ "$kind" = score ] || exit 0
+    for tta in none multiscale; do
       timeout --kill-after=10 $(( LIMIT - $(elapsed) )) $PY -m segnet evaluate --weights "$dir/bn.pt" \
         --data-root "$DATA" --split train+val --sequences 0006R0 --precision fp32 --tta $tta \
         --device "$DEVICE" --workers $WORKERS --no-progress --output "$dir/$tta" $SCORE_LIMIT || exit 1
       cp -f "$dir/$tta/metrics.json" "$OUT/${name}_score_$tta.json"
-    done ) > "$OUT/score_$name.log" 2>&1 || { echo "[$(elapsed)s] score $name: stopped"; return 1; }
-  grep -h "mIoU" "$OUT/score_$name.log" | tail -n 2
+    done ) > "$OUT/${kind}_$name.log" 2>&1 || { echo "[$(elapsed)s] $kind $name: stopped"; return 1; }
+  grep -h "mIoU" "$OUT/${kind}_$name.log" | tail -n 2
   half_weights "$dir/bn.pt" "$OUT/${name}_bn.pt" && touch "$dir/done"
-}
-
-refresh_all() {  # name: refresh-bn on all of train+val (a shipped-data run has no held-out drive)
-  local name=$1 dir=$RUNS/refresh_$1 weights left
-  if [ -f "$dir/done" ] || [ -f "$KEPT/${name}_bn.pt" ]; then echo "[$(elapsed)s] refresh $name: done"; return 0; fi
-  weights=$(weights_of "$name")
-  [ -f "$weights" ] || { echo "[$(elapsed)s] refresh $name: no weights ($weights)"; return 1; }
-  left=$(( LIMIT - $(elapsed) ))
-  if [ $left -lt 30 ]; then echo "[$(elapsed)s] refresh $name: no time left in this call"; return 1; fi
-  mkdir -p "$dir"
-  echo "[$(elapsed)s] refresh $name: refresh-bn on train+val"
-  timeout --kill-after=10 $left $PY -m segnet refresh-bn --weights "$weights" --output "$dir/bn.pt" \
-    --data-root "$DATA" --split train+val --scales 0.5,0.75,1,1.25 --device "$DEVICE" --workers $WORKERS \
-    > "$OUT/refresh_$name.log" 2>&1 || { echo "[$(elapsed)s] refresh $name: stopped"; return 1; }
-  half_weights "$dir/bn.pt" "$OUT/${name}_bn.pt" && touch "$dir/done"
-  echo "[$(elapsed)s] refresh $name: $OUT/${name}_bn.pt"
+  echo "[$(elapsed)s] $kind $name: $OUT/${name}_bn.pt"
 }
 
 for name in $STAGES; do
