@@ -13,6 +13,7 @@ from segnet.engine.loss import (
     summed_cross_entropy,
     summed_lovasz_softmax,
 )
+from segnet.engine.stop import StopRequests
 from segnet.engine.trainer import _optimiser_step
 
 
@@ -107,8 +108,10 @@ def test_an_accumulated_step_equals_one_whole_batch_and_reports_its_loss(lovasz_
             logits = model(images)
         expected = F.cross_entropy(logits, target, weight=weights, ignore_index=3)
         expected = expected + lovasz_weight * summed_lovasz_softmax(logits, target, 3) / 2
-        reported.append((_optimiser_step(cfg, model, optimizer, batches, weights, 3, torch.device("cpu"),
-                                         DistInfo()), expected.item()))
+        loss, stop_votes = _optimiser_step(cfg, model, optimizer, batches, weights, 3, torch.device("cpu"),
+                                           DistInfo(), StopRequests())
+        assert stop_votes == 0
+        reported.append((loss, expected.item()))
         updated.append([p.detach().clone() for p in model.parameters()])
     for value, expected in reported:
         assert value == pytest.approx(expected, rel=1e-5)

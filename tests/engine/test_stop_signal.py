@@ -3,6 +3,7 @@ step with last.pt written at that step, exit status 128 + signal, and --resume f
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import signal
@@ -136,3 +137,51 @@ def test_a_step_lost_to_the_stop_counts_as_the_stop(tiny_camvid, tmp_path, monke
     assert stopped.value.exit_code == 128 + signal.SIGTERM
     assert _progress(run_dir)["global_step"] == 2
     assert _progress(run_dir)["step_in_epoch"] == 2
+
+
+def _rank_told_at_step_three(rank: int, data_root: str, run_dir: str, init_file: str, report_dir: str) -> None:
+    """One torchrun-like rank: only rank 1 gets SIGTERM, in its third step; report where this rank stopped."""
+    from segnet.engine import trainer
+    from segnet.engine.config import TrainConfig
+    from segnet.engine.stop import TrainingStopped
+
+    torch.set_num_threads(1)
+    os.environ.update(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank))
+    # A rank left waiting in a collective fails after 30 s instead of hanging the suite.
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2,
+                                         timeout=datetime.timedelta(seconds=30))
+    real_step, calls = trainer._optimiser_step, []
+
+    def step(*args, **kwargs):
+        calls.append(1)
+        if rank == 1 and len(calls) == 3:
+            signal.raise_signal(signal.SIGTERM)  # recorded by the trainer's handler; the step goes on
+        return real_step(*args, **kwargs)
+
+    trainer._optimiser_step = step
+    cfg = TrainConfig(model="segnet_basic", data_root=data_root, size=(32, 48), epochs=2, batch_size=1, workers=0,
+                      run_dir=run_dir, val_split=None, class_weights="none")
+    try:
+        trainer.train(cfg, progress_bar=False)
+        outcome = "finished"
+    except TrainingStopped as stopped:
+        outcome = f"{stopped.exit_code} {stopped}"
+    finally:
+        torch.distributed.destroy_process_group()
+    Path(report_dir, f"rank{rank}.txt").write_text(outcome)
+
+
+def test_under_torchrun_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tiny_camvid, tmp_path):
+    """A rank that stopped alone would leave the others waiting in the next all-reduce for ever."""
+    run_dir = tmp_path / "run"
+    result = subprocess.run([sys.executable, __file__, str(tiny_camvid), str(run_dir), str(tmp_path / "init"),
+                             str(tmp_path)], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for rank in (0, 1):  # rank 0 was never told: it stops with rank 1, as if it had had the SIGTERM too
+        outcome = (tmp_path / f"rank{rank}.txt").read_text()
+        assert outcome.startswith(f"{128 + signal.SIGTERM} stopped by SIGTERM at epoch 1, step 3;"), (rank, outcome)
+    assert _progress(run_dir)["global_step"] == 3
+
+
+if __name__ == "__main__":  # the two ranks, spawned from a fresh interpreter
+    torch.multiprocessing.spawn(_rank_told_at_step_three, args=tuple(sys.argv[1:5]), nprocs=2, join=True)

@@ -298,7 +298,7 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
         while state.epoch < cfg.epochs and (cfg.max_steps is None or state.global_step < cfg.max_steps):
             epoch_start = time.monotonic()
             images_at_start = state.epoch_images
-            if _stop_agreed(stop, device, dist_info):  # told during validation or the epoch's checkpoint
+            if _stop_agreed(stop, _stop_votes(stop, device), dist_info):  # told in validation or a checkpoint
                 stop_here()
             epoch_sampler.start(state.epoch, skip=state.step_in_epoch * cfg.accum_steps * cfg.batch_size)
             try:
@@ -318,8 +318,8 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 try:
-                    loss_value = _optimiser_step(cfg, trained, optimizer, batches, class_weights,
-                                                 classes.ignore_index, device, dist_info)
+                    loss_value, stop_votes = _optimiser_step(cfg, trained, optimizer, batches, class_weights,
+                                                             classes.ignore_index, device, dist_info, stop)
                 except Exception:
                     # A stop signal sent to the process group (Ctrl-C, scancel, `timeout`) reaches the loader
                     # workers too: a batch lost that way is a stop, not a crash.
@@ -336,7 +336,7 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
                 state.epoch_images += step_images
                 bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{step_images / (time.monotonic() - step_start):.2f}")
                 bar.update(1)
-                if _stop_agreed(stop, device, dist_info):
+                if _stop_agreed(stop, stop_votes, dist_info):
                     stop_here()
                 if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
                     save(last_path, training_state())
@@ -393,14 +393,18 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
     return run_dir
 
 
-def _stop_agreed(stop: StopRequests, device: torch.device, dist_info: DistInfo) -> bool:
-    """Whether to stop after this step; under torchrun every rank must stop at the same step."""
+def _stop_votes(stop: StopRequests, device: torch.device) -> float:
+    """How many ranks were told to stop (1 or 0 without torchrun); a step carries this in its loss reduction."""
+    return all_reduce_sum(torch.tensor(float(stop.requested), dtype=torch.float64, device=device)).item()
+
+
+def _stop_agreed(stop: StopRequests, votes: float, dist_info: DistInfo) -> bool:
+    """Whether to stop here; under torchrun every rank stops at the same step, the one all ranks voted at."""
     if not dist_info.enabled:
-        return stop.requested
-    agreed = all_reduce_sum(torch.tensor(float(stop.requested), device=device)).item() > 0
-    if agreed and not stop.requested:
+        return stop.requested  # read now: a signal since the vote stops this step, not the next
+    if votes > 0 and not stop.requested:
         stop.signal_number = int(signal.SIGTERM)  # another rank was told; stop with it
-    return agreed
+    return votes > 0
 
 
 def _stop_here(save, last_path: Path, fields: dict[str, Any], stop: StopRequests, state: Progress,
@@ -413,18 +417,24 @@ def _stop_here(save, last_path: Path, fields: dict[str, Any], stop: StopRequests
                           stop.signal_number or int(signal.SIGTERM))
 
 
-def _optimiser_step(cfg, model, optimizer, batches, class_weights, ignore_index, device, dist_info: DistInfo) -> float:
-    """One optimiser step over ``accum_steps`` micro-batches; returns the step's mean loss."""
+def _optimiser_step(cfg, model, optimizer, batches, class_weights, ignore_index, device, dist_info: DistInfo,
+                    stop: StopRequests) -> tuple[float, float]:
+    """One optimiser step over ``accum_steps`` micro-batches; returns the step's mean loss and stop votes.
+
+    Under torchrun a step reduces across ranks twice (its normalisers before the forward passes, its
+    loss and stop vote after the update) and waits for the device once.
+    """
     # The batches go to the device first, so that the loss normaliser is computed there (on a GPU
     # the host is the bottleneck) and the step waits for the device only once, at the end.
     micro = [(images.to(device, non_blocking=True), target.to(device, non_blocking=True))
              for images, target in (next(batches) for _ in range(cfg.accum_steps))]
     # Normalise by the global batch's labelled weight, so DDP/accumulation equal one big batch.
     normalizer = sum(loss_normalizer(target, class_weights, ignore_index) for _, target in micro)
-    normalizer = all_reduce_sum(torch.as_tensor(normalizer, dtype=torch.float64)).clamp_min(1.0)
-    if cfg.lovasz_weight:  # the Lovász term is a mean over the global batch's images
-        images_in_step = sum(target.shape[0] for _, target in micro)
-        image_count = all_reduce_sum(torch.as_tensor(images_in_step, dtype=torch.float64, device=device))
+    images_in_step = sum(target.shape[0] for _, target in micro)  # the Lovász term is a mean over images
+    global_counts = all_reduce_sum(torch.stack([torch.as_tensor(normalizer, dtype=torch.float64, device=device),
+                                                torch.tensor(float(images_in_step), dtype=torch.float64,
+                                                             device=device)]))
+    normalizer, image_count = global_counts[0].clamp_min(1.0), global_counts[1]
     optimizer.zero_grad(set_to_none=True)
     loss_total = torch.zeros((), dtype=torch.float64, device=device)
     for position, (images, target) in enumerate(micro):
@@ -442,11 +452,12 @@ def _optimiser_step(cfg, model, optimizer, batches, class_weights, ignore_index,
             (loss * dist_info.world_size).backward()
         loss_total += loss.detach().double()
     optimizer.step()
-    value = all_reduce_sum(loss_total).item()
+    stop_vote = torch.tensor(float(stop.requested), dtype=torch.float64, device=device)
+    value, votes = all_reduce_sum(torch.stack([loss_total, stop_vote])).tolist()
     if not math.isfinite(value):
         raise FloatingPointError(f"training loss became {value} at lr {optimizer.param_groups[0]['lr']:.3g}; "
                                  "lower --lr or check the labels")
-    return value
+    return value, votes
 
 
 def _load_initial_weights(path: Path, model: nn.Module, cfg: TrainConfig, num_classes: int) -> None:
