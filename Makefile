@@ -17,12 +17,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-# DATA: the CamVid folder (default ../shared/camvid); IMAGE: an image to segment without CamVid.
+# DATA: the CamVid folder (default ../shared/camvid); IMAGE: an image to segment without CamVid;
+# LIMIT: segment only the first N val frames (default all 101).
 DATA ?=
 IMAGE ?=
+LIMIT ?=
 
 demo: $(STAMP)
-	$(BIN)/segnet demo $(if $(DATA),--data $(DATA)) $(if $(IMAGE),--image $(IMAGE))
+	$(BIN)/segnet demo $(if $(DATA),--data $(DATA)) $(if $(IMAGE),--image $(IMAGE)) $(if $(LIMIT),--limit $(LIMIT))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
