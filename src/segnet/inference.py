@@ -72,6 +72,18 @@ def tta_sizes(size: tuple[int, int], tta: str) -> list[tuple[int, int]]:
     return scaled_sizes(size, scales) if mode == "multiscale" else [tuple(size)]
 
 
+def tta_cost(size: tuple[int, int] | None, tta: str) -> tuple[int, float | None]:
+    """Model passes a TTA setting makes per image, and their compute in passes at ``size``
+    (multiscale at 360x480: 10 passes, 11.3x one), which is what its time per image grows with;
+    None for the compute when images run at their own sizes."""
+    mode, scales = parse_tta(tta)
+    copies = 1 if mode == "none" else 2  # flip and multiscale run each size mirrored too
+    if size is None:
+        return copies * len(scales), None
+    sizes = tta_sizes(size, tta)
+    return copies * len(sizes), copies * sum(h * w for h, w in sizes) / (size[0] * size[1])
+
+
 def parse_scales(text: str) -> tuple[float, ...]:
     """Comma-separated scales of a working size (``--tta multiscale:...``, ``refresh-bn --scales``):
     at least one, each in (0, 4]; ValueError otherwise, for the caller to word."""

@@ -59,7 +59,8 @@ class PredictSummary:
 
     def line(self) -> str:
         skipped = f", skipped {len(self.skipped)}" if self.skipped else ""
-        return (f"{self.images} images: {self.mean_ms:.1f} ms/image (model), "
+        images = f"{self.images} image" + ("" if self.images == 1 else "s")
+        return (f"{images}: {self.mean_ms:.1f} ms/image (model), "
                 f"{self.images_per_s:.2f} images/s (with file I/O){skipped}")
 
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from segnet.checkpoint import LoadedModel
 from segnet.cli.main import main
-from segnet.inference import Segmenter, image_to_tensor, logits_at_size, parse_tta, resolve_tta, tta_sizes
+from segnet.inference import Segmenter, image_to_tensor, logits_at_size, parse_tta, resolve_tta, tta_cost, tta_sizes
 
 
 class _Skewed(nn.Module):
@@ -107,6 +107,16 @@ def test_multiscale_sizes_are_the_scaled_working_size_in_multiples_of_16():
     assert tta_sizes((360, 480), "multiscale") == [(176, 240), (272, 368), (360, 480), (448, 608), (544, 720)]
     assert tta_sizes((360, 480), "flip") == [(360, 480)]
     assert tta_sizes((20, 20), "multiscale") == [(16, 16), (16, 16), (20, 20), (32, 32), (32, 32)]
+
+
+def test_tta_cost_counts_passes_and_their_pixels_against_one_pass():
+    # 360x480 multiscale, from the sizes above: 2 x (176*240 + 272*368 + 360*480 + 448*608 + 544*720) pixels.
+    passes, compute = tta_cost((360, 480), "multiscale")
+    assert passes == 10 and compute == pytest.approx(2 * 979_200 / 172_800)
+    assert tta_cost((64, 64), "multiscale:0.5,1") == (4, 2 * (32 * 32 + 64 * 64) / (64 * 64))
+    assert tta_cost((360, 480), "flip") == (2, 2.0)
+    assert tta_cost((360, 480), "none") == (1, 1.0)
+    assert tta_cost(None, "multiscale") == (10, None)  # each image at its own size: no one figure
 
 
 def test_multiscale_tta_averages_flip_passes_at_each_size_brought_back_to_the_image():

@@ -6,7 +6,7 @@ import argparse
 
 
 from ..devices import DEVICE_HELP, resolve_device
-from ..inference import DEFAULT_TTA, Segmenter
+from ..inference import DEFAULT_TTA, Segmenter, tta_cost
 from ..optimize import resolve_precision
 from ..predict import predict_images, predict_video
 from ..sources import collect_sources
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         segmenter.size = None
     out_dir = writable_dir(args.output if args.output else next_free_dir("runs", "predict"), "--output")
     progress = not args.no_progress
+    print(_what_runs(segmenter), flush=True)  # before the wait: what its time per image comes from
 
     if sources.video is not None:
         if args.samples:
@@ -81,3 +82,14 @@ def run(args: argparse.Namespace) -> int:
     print(result.line())
     print(f"outputs written to {out_dir}")
     return 0
+
+
+def _what_runs(segmenter: Segmenter) -> str:
+    """One line: the model, its size and precision, and what the TTA setting multiplies the work by."""
+    size = "each image's own size" if segmenter.size is None else f"{segmenter.size[0]}x{segmenter.size[1]}"
+    line = f"{segmenter.spec.name} at {size}, {segmenter.precision}, --tta {segmenter.tta}"
+    passes, compute = tta_cost(segmenter.size, segmenter.tta)
+    if passes == 1:
+        return line + ": one model pass an image"
+    cost = "" if compute is None else f", {compute:.1f}x the compute of one"
+    return line + f": {passes} model passes an image{cost} (--tta none runs one)"
