@@ -94,11 +94,13 @@ def test_bad_data_is_a_one_line_error(tiny_camvid, tmp_path, capsys, problem):
 def test_evaluate_writes_metrics_that_recompute_from_predictions(tiny_camvid, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(train_args(tiny_camvid, run, "--epochs", "2")) == 0
+    capsys.readouterr()
     out, preds = tmp_path / "eval", tmp_path / "preds"
     assert main(["evaluate", "--weights", str(run / "best.pt"), "--data-root", str(tiny_camvid), "--split", "val",
                  "--output", str(out), "--save-predictions", str(preds), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "mIoU" in printed and "BF" in printed and "Bicyclist" in printed
+    assert printed.splitlines()[0] == "segnet_basic at 32x48, fp32, --tta none: one model pass an image"
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"global_accuracy", "class_accuracy", "miou", "bf", "per_class"} <= set(metrics)
     # Independent recomputation from the saved label PNGs with scikit-learn.
@@ -135,6 +137,15 @@ def test_evaluate_writes_metrics_that_recompute_from_predictions(tiny_camvid, tm
     assert rescored["confusion_matrix"] == metrics["confusion_matrix"]
     for key in ("global_accuracy", "class_accuracy", "miou", "bf"):
         assert rescored[key] == pytest.approx(metrics[key], abs=1e-9), key
+    # --precision auto is reported as what it resolved to (no calibration here: never int8).
+    capsys.readouterr()
+    assert main(["evaluate", "--weights", str(run / "best.pt"), "--data-root", str(tiny_camvid), "--split", "val",
+                 "--output", str(tmp_path / "auto"), "--precision", "auto", "--tta", "flip", "--limit", "1",
+                 "--no-bf", "--no-progress"]) == 0
+    ran = json.loads((tmp_path / "auto" / "metrics.json").read_text())["precision"]
+    assert ran in ("fp32", "bf16")
+    assert capsys.readouterr().out.splitlines()[0] == (f"segnet_basic at 32x48, {ran}, --tta flip: 2 model passes "
+                                                       "an image, 2.0x the compute of one (--tta none runs one)")
 
 
 def test_evaluate_rejects_checkpoint_of_other_class_count(tiny_camvid, tmp_path, capsys):

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..inference import parse_tta
+from ..inference import parse_tta, tta_cost
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -91,6 +91,18 @@ def _tta_setting(text: str) -> str:
         except ValueError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
     return text
+
+
+def what_runs(model: str, size: tuple[int, int] | None, precision: str, tta: str) -> str:
+    """One line for before the wait: the model, its size and precision, and what the TTA setting
+    multiplies the work by (multiscale's ten passes are most of predict's time per image)."""
+    where = "each image's own size" if size is None else f"{size[0]}x{size[1]}"
+    line = f"{model} at {where}, {precision}, --tta {tta}"
+    passes, compute = tta_cost(size, tta)
+    if passes == 1:
+        return line + ": one model pass an image"
+    cost = "" if compute is None else f", {compute:.1f}x the compute of one"
+    return line + f": {passes} model passes an image{cost} (--tta none runs one)"
 
 
 def add_backend_argument(parser) -> None:

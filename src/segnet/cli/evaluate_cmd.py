@@ -15,10 +15,11 @@ from ..engine import evaluate_model, evaluate_predictions, format_report
 from ..engine.reports import write_evaluation_files
 from ..backends import is_exported, load_any, prepare_for_inference
 from ..inference import resolve_tta
+from ..optimize import resolve_precision
 from ..weights import resolve_weights
 from ..checkpoint import atomic_write_text
 from .common import (add_backend_argument, add_dataset_arguments, add_precision_argument, add_tta_argument,
-                     dataset_options, parse_names, parse_size, writable_dir)
+                     dataset_options, parse_names, parse_size, what_runs, writable_dir)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -92,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = loaded.model if args.no_optimize else prepare_for_inference(
             loaded.model, args.precision, device=device, int8_ranges=loaded.int8_ranges)
+    # What runs (auto resolved as prepare_for_inference resolves it), for the line below and metrics.json.
+    precision = loaded.exported_precision if exported else "fp32" if args.no_optimize else resolve_precision(
+        args.precision, device, calibrated=loaded.int8_ranges is not None)
+    print(what_runs(loaded.spec.name, size, precision, tta), flush=True)
     collector = SampleCollector(evenly_spaced(args.sample_images, len(dataset)), loaded.mean, loaded.std)
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not (args.no_optimize or exported),
                             batch_size=args.batch_size,
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                             save_predictions=args.save_predictions, progress=not args.no_progress, tta=tta,
                             on_prediction=collector)
     result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=tta,
-                  backend=loaded.backend, precision=loaded.exported_precision if exported else args.precision,
+                  backend=loaded.backend, precision=precision,
                   size=list(size) if size else None)
     _write_outputs(result, dataset, collector, output)
     return 0

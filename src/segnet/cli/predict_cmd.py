@@ -6,12 +6,13 @@ import argparse
 
 
 from ..devices import DEVICE_HELP, resolve_device
-from ..inference import DEFAULT_TTA, Segmenter, tta_cost
+from ..inference import DEFAULT_TTA, Segmenter
 from ..optimize import resolve_precision
 from ..predict import predict_images, predict_video
 from ..sources import collect_sources
 from ..video import VIDEO_EXTENSIONS
-from .common import add_backend_argument, add_precision_argument, add_tta_argument, next_free_dir, parse_size, writable_dir
+from .common import (add_backend_argument, add_precision_argument, add_tta_argument, next_free_dir, parse_size,
+                     what_runs, writable_dir)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         segmenter.size = None
     out_dir = writable_dir(args.output if args.output else next_free_dir("runs", "predict"), "--output")
     progress = not args.no_progress
-    print(_what_runs(segmenter), flush=True)  # before the wait: what its time per image comes from
+    print(what_runs(segmenter.spec.name, segmenter.size, segmenter.precision, segmenter.tta), flush=True)
 
     if sources.video is not None:
         if args.samples:
@@ -83,13 +84,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"outputs written to {out_dir}")
     return 0
 
-
-def _what_runs(segmenter: Segmenter) -> str:
-    """One line: the model, its size and precision, and what the TTA setting multiplies the work by."""
-    size = "each image's own size" if segmenter.size is None else f"{segmenter.size[0]}x{segmenter.size[1]}"
-    line = f"{segmenter.spec.name} at {size}, {segmenter.precision}, --tta {segmenter.tta}"
-    passes, compute = tta_cost(segmenter.size, segmenter.tta)
-    if passes == 1:
-        return line + ": one model pass an image"
-    cost = "" if compute is None else f", {compute:.1f}x the compute of one"
-    return line + f": {passes} model passes an image{cost} (--tta none runs one)"
