@@ -83,4 +83,3 @@ def run(args: argparse.Namespace) -> int:
     print(result.line())
     print(f"outputs written to {out_dir}")
     return 0
-
