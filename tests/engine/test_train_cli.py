@@ -161,9 +161,11 @@ def test_evaluate_rejects_checkpoint_of_other_class_count(tiny_camvid, tmp_path,
 
 
 def test_two_process_gloo_equals_single_process(tiny_camvid, tmp_path):
-    """torchrun with 2 CPU processes (gloo) gives the weights of one process with the same global batch."""
+    """torchrun with 2 CPU processes (gloo) gives the weights of one process with the same global batch,
+    the Lovász term's mean over the global batch's images included."""
     args = ["--data-root", str(tiny_camvid), "--model", "segnet_basic", "--size", "32x48", "--workers", "0",
-            "--epochs", "1", "--batch-size", "1", "--val-split", "none", "--no-progress", "--lr", "0.05"]
+            "--epochs", "1", "--batch-size", "1", "--val-split", "none", "--no-progress", "--lr", "0.05",
+            "--lovasz-weight", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ddp_run, single_run = tmp_path / "ddp", tmp_path / "single"
     result = subprocess.run(
