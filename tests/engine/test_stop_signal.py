@@ -147,9 +147,9 @@ def _rank_told_at_step_three(rank: int, data_root: str, run_dir: str, init_file:
 
     torch.set_num_threads(1)
     os.environ.update(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank))
-    # A rank left waiting in a collective fails after 30 s instead of hanging the suite.
+    # A rank left waiting in a collective fails after 60 s instead of hanging the suite.
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2,
-                                         timeout=datetime.timedelta(seconds=30))
+                                         timeout=datetime.timedelta(seconds=60))
     real_step, calls = trainer._optimiser_step, []
 
     def step(*args, **kwargs):
