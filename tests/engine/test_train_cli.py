@@ -100,7 +100,7 @@ def test_evaluate_writes_metrics_that_recompute_from_predictions(tiny_camvid, tm
                  "--output", str(out), "--save-predictions", str(preds), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "mIoU" in printed and "BF" in printed and "Bicyclist" in printed
-    assert printed.splitlines()[0] == "segnet_basic at 32x48, fp32, --tta none: one model pass an image"
+    assert printed.splitlines()[0] == "segnet_basic at 32x48, fp32, --tta none: one model pass per image"
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"global_accuracy", "class_accuracy", "miou", "bf", "per_class"} <= set(metrics)
     # Independent recomputation from the saved label PNGs with scikit-learn.
@@ -145,7 +145,7 @@ def test_evaluate_writes_metrics_that_recompute_from_predictions(tiny_camvid, tm
     ran = json.loads((tmp_path / "auto" / "metrics.json").read_text())["precision"]
     assert ran in ("fp32", "bf16")
     assert capsys.readouterr().out.splitlines()[0] == (f"segnet_basic at 32x48, {ran}, --tta flip: 2 model passes "
-                                                       "an image, 2.0x the compute of one (--tta none runs one)")
+                                                       "per image, 2.0x the compute of one (--tta none runs one)")
 
 
 def test_evaluate_rejects_checkpoint_of_other_class_count(tiny_camvid, tmp_path, capsys):

@@ -45,7 +45,7 @@ def test_outputs_match_segmenter_palette_and_blend(tmp_path, basic_weights, segm
     assert "3 images" in stdout and "ms/image" in stdout and "images/s" in stdout
     # First, before the wait, what runs and what the default TTA multiplies the work by.
     assert stdout.splitlines()[0].startswith("segnet_basic at ")
-    assert ", fp32, --tta multiscale: 10 model passes an image, " in stdout.splitlines()[0]
+    assert ", fp32, --tta multiscale: 10 model passes per image, " in stdout.splitlines()[0]
     assert stdout.splitlines()[0].endswith("x the compute of one (--tta none runs one)")
 
     for stem, image in images.items():

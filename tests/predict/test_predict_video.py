@@ -62,7 +62,9 @@ def test_video_round_trip(tmp_path, basic_weights, segmenter, capsys):
     out = tmp_path / "out"
     assert main(["predict", str(clip), "--weights", str(basic_weights), "--output", str(out),
                  "--batch-size", "4", "--no-progress"]) == 0
-    assert "frames/s" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "frames/s" in printed
+    assert ": 10 model passes per frame, " in printed.splitlines()[0]  # the default TTA, counted per frame
 
     frames, stream = decode(out / "clip_overlay.mp4")
     assert len(frames) == 6 and frames[0].shape == (64, 80, 3)

@@ -93,16 +93,16 @@ def _tta_setting(text: str) -> str:
     return text
 
 
-def what_runs(model: str, size: tuple[int, int] | None, precision: str, tta: str) -> str:
+def what_runs(model: str, size: tuple[int, int] | None, precision: str, tta: str, unit: str = "image") -> str:
     """One line for before the wait: the model, its size and precision, and what the TTA setting
     multiplies the work by (multiscale's ten passes are most of predict's time per image)."""
-    where = "each image's own size" if size is None else f"{size[0]}x{size[1]}"
+    where = f"each {unit}'s own size" if size is None else f"{size[0]}x{size[1]}"
     line = f"{model} at {where}, {precision}, --tta {tta}"
     passes, compute = tta_cost(size, tta)
     if passes == 1:
-        return line + ": one model pass an image"
+        return line + f": one model pass per {unit}"
     cost = "" if compute is None else f", {compute:.1f}x the compute of one"
-    return line + f": {passes} model passes an image{cost} (--tta none runs one)"
+    return line + f": {passes} model passes per {unit}{cost} (--tta none runs one)"
 
 
 def add_backend_argument(parser) -> None:

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         segmenter.size = None
     out_dir = writable_dir(args.output if args.output else next_free_dir("runs", "predict"), "--output")
     progress = not args.no_progress
-    print(what_runs(segmenter.spec.name, segmenter.size, segmenter.precision, segmenter.tta), flush=True)
+    print(what_runs(segmenter.spec.name, segmenter.size, segmenter.precision, segmenter.tta,
+                    unit="frame" if sources.video is not None else "image"), flush=True)
 
     if sources.video is not None:
         if args.samples:
