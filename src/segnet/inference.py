@@ -78,10 +78,10 @@ def tta_cost(size: tuple[int, int] | None, tta: str) -> tuple[int, float | None]
     None for the compute when images run at their own sizes."""
     mode, scales = parse_tta(tta)
     copies = 1 if mode == "none" else 2  # flip and multiscale run each size mirrored too
+    passes = copies * len(scales)
     if size is None:
-        return copies * len(scales), None
-    sizes = tta_sizes(size, tta)
-    return copies * len(sizes), copies * sum(h * w for h, w in sizes) / (size[0] * size[1])
+        return passes, None
+    return passes, copies * sum(h * w for h, w in tta_sizes(size, tta)) / (size[0] * size[1])
 
 
 def parse_scales(text: str) -> tuple[float, ...]:

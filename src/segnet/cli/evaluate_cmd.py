@@ -88,14 +88,14 @@ def run(args: argparse.Namespace) -> int:
     if args.no_optimize and args.precision != "fp32":
         raise ValueError(f"--no-optimize runs the checkpoint as it is, in float32; it cannot run "
                          f"--precision {args.precision}")
+    # What runs (auto resolved once, for this machine and checkpoint): the model, the line below and metrics.json.
+    precision = loaded.exported_precision if exported else "fp32" if args.no_optimize else resolve_precision(
+        args.precision, device, calibrated=loaded.int8_ranges is not None)
     if exported:
         model = loaded.model  # runs as exported, in its runtime
     else:
         model = loaded.model if args.no_optimize else prepare_for_inference(
-            loaded.model, args.precision, device=device, int8_ranges=loaded.int8_ranges)
-    # What runs (auto resolved as prepare_for_inference resolves it), for the line below and metrics.json.
-    precision = loaded.exported_precision if exported else "fp32" if args.no_optimize else resolve_precision(
-        args.precision, device, calibrated=loaded.int8_ranges is not None)
+            loaded.model, precision, device=device, int8_ranges=loaded.int8_ranges)
     print(what_runs(loaded.spec.name, size, precision, tta), flush=True)
     collector = SampleCollector(evenly_spaced(args.sample_images, len(dataset)), loaded.mean, loaded.std)
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not (args.no_optimize or exported),
