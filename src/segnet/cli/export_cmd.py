@@ -7,14 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
 from ..extras import require
-from ..checkpoint import load_model
-from ..calibration import calibration_images
-from ..deploy import export_openvino, quantize_onnx
-from ..export import checkpoint_metadata, compare, export_onnx, export_pt2, read_onnx_metadata
-from ..runtimes import load_exported
 from ..weights import resolve_weights
 from .common import parse_size, writable_file
 
@@ -67,6 +60,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..calibration import calibration_images
+    from ..checkpoint import load_model
+    from ..deploy import export_openvino, quantize_onnx
+    from ..export import checkpoint_metadata, compare, export_onnx, export_pt2, read_onnx_metadata
+    from ..runtimes import load_exported
+
     output = Path(args.output)
     suffix_format = FORMATS.get(output.suffix.lower())
     if suffix_format is None:

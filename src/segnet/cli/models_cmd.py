@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from ..models import create_model, list_models, measure_complexity, model_entry
 from ..weights import list_weights
 from .common import parse_size
 
@@ -24,6 +21,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..models import create_model, list_models, measure_complexity, model_entry
+
     size = parse_size(args.size)
     if size is None:
         raise ValueError("segnet models needs a concrete --size such as 360x480")

@@ -6,10 +6,7 @@ import argparse
 
 
 from ..devices import DEVICE_HELP, resolve_device
-from ..inference import DEFAULT_TTA, Segmenter
-from ..optimize import resolve_precision
-from ..predict import predict_images, predict_video
-from ..sources import collect_sources
+from ..tta import DEFAULT_TTA
 from ..video import VIDEO_EXTENSIONS
 from .common import (add_backend_argument, add_precision_argument, add_tta_argument, next_free_dir, parse_size,
                      what_runs, writable_dir)
@@ -50,6 +47,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..inference import Segmenter
+    from ..optimize import resolve_precision
+    from ..predict import predict_images, predict_video
+    from ..sources import collect_sources
+
     sources = collect_sources(args.source)  # before loading the model: a typo fails fast
     device = resolve_device(args.device)
     native = bool(args.size) and args.size.lower() == "native"

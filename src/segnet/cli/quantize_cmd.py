@@ -6,13 +6,6 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
-
-from ..calibration import calibration_images
-from ..checkpoint import atomic_save, load_model, read_checkpoint, without_training_state
-from ..backends import prepare_for_inference
-from ..optimize import cpu_has_fast_int8
-from ..quantize import calibrate, quantize_model
 from ..weights import resolve_weights
 from .common import add_dataset_arguments, dataset_options, parse_size, writable_file
 
@@ -37,6 +30,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..backends import prepare_for_inference
+    from ..calibration import calibration_images
+    from ..checkpoint import atomic_save, load_model, read_checkpoint, without_training_state
+    from ..optimize import cpu_has_fast_int8
+    from ..quantize import calibrate, quantize_model
+
     if args.images < 1:
         raise ValueError(f"--images {args.images}: calibration needs at least 1 image")
     if args.check_images < 0:

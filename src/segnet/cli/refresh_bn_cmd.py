@@ -7,14 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-from torch.utils.data import DataLoader
-
-from ..checkpoint import atomic_save, load_model, read_checkpoint, without_training_state
-from ..data import build_dataset, eval_transform, select_sequences
-from ..engine.batchnorm_refresh import refresh_batchnorm
-from ..inference import TTA_SCALES, parse_scales, scaled_sizes
-from ..optimize import emulated_bf16_warning
+from ..tta import TTA_SCALES, parse_scales, scaled_sizes
 from ..weights import resolve_weights
 from .common import add_dataset_arguments, dataset_options, parse_names, parse_size, writable_file
 
@@ -48,6 +41,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from ..checkpoint import atomic_save, load_model, read_checkpoint, without_training_state
+    from ..data import build_dataset, eval_transform, select_sequences
+    from ..engine.batchnorm_refresh import refresh_batchnorm
+    from ..optimize import emulated_bf16_warning
+
     try:
         scales = parse_scales(args.scales)
     except ValueError:

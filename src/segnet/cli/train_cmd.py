@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from ..engine import TrainConfig, train
+from ..engine.config import TrainConfig
 from .common import next_free_dir, parse_range, parse_size
 
 
@@ -161,6 +161,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine import train
+
     config = build_config(args)
     run_dir = train(config, progress_bar=not args.no_progress)
     print(f"run directory: {run_dir}")
