@@ -10,6 +10,7 @@ LINES = [
     ["models"],
     ["train", "--size", "360x480", "--epochs", "1"],
     ["refresh-bn", "--weights", "x.pt", "--scales", "0.5,1"],
+    ["shift-prior", "--weights", "x.pt", "--alpha", "0.5"],
     ["evaluate", "--split", "val", "--tta", "multiscale:0.5,1"],
     ["predict", "a.png", "--tta", "flip", "--precision", "int8"],
     ["quantize", "--images", "4"],
@@ -24,13 +25,14 @@ import json, sys
 from segnet.cli.main import build_parser, main
 parser = build_parser()
 commands = [parser.parse_args(line).command for line in json.loads(sys.argv[1])]
+every = sorted(next(a for a in parser._actions if a.dest == "command").choices)
 try:
     main(["predict", "a.png", "--tta", "multiscale:0,1"])  # a bad setting: argparse's error, exit 2
 except SystemExit as stop:
     code = stop.code
 heavy = sorted(name for name in ("torch", "PIL", "segnet.models", "segnet.inference", "segnet.engine.trainer")
                if name in sys.modules)
-print(json.dumps({"commands": commands, "bad_tta_exit": code, "loaded": heavy}))
+print(json.dumps({"commands": commands, "every": every, "bad_tta_exit": code, "loaded": heavy}))
 """
 
 
@@ -40,6 +42,7 @@ def test_parsing_every_subcommand_loads_no_torch():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["commands"] == [line[0] for line in LINES]
+    assert sorted(report["commands"]) == report["every"]  # a new subcommand needs its line here
     assert report["bad_tta_exit"] == 2 and "multiscale:0,1" in done.stderr
     assert report["loaded"] == []
 
