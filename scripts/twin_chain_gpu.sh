@@ -111,6 +111,13 @@ stage() {  # name  init(or -)  epochs  lr  warmup  seed  split-options  [more op
   echo "[$(elapsed)s] $name: finished, $OUT/$name.pt"
 }
 
+as_trained() {  # a checkpoint without its class prior shift (v8 = v7 + shift-prior): training continues v7
+  local out=$RUNS/init/as_trained_$(basename "$1")
+  [ -f "$out" ] || { mkdir -p "$RUNS/init"
+    $PY -m segnet shift-prior --weights "$1" --undo --output "$out" >&2 || { echo "$1"; return 0; }; }
+  echo "$out"
+}
+
 run_stage() {
   case $1 in
     G)      stage G - 168 0.05 3 1 "$HELD" ;;
@@ -120,7 +127,7 @@ run_stage() {
     M)      stage M "$(weights_of I)" 12 0.01 1 6 "$HELD" --lovasz-weight 1 ;;
     P_held) stage P_held "$(weights_of I)" 12 0.01 1 6 "$HELD" --lovasz-weight 3 ;;
     R_held) stage R_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 3 ;;
-    R_ship) stage R_ship "$SHIPPED" 12 0.01 1 6 "$SHIP" --lovasz-weight 3 ;;
+    R_ship) stage R_ship "$(as_trained "$SHIPPED")" 12 0.01 1 6 "$SHIP" --lovasz-weight 3 ;;
     R7_held) stage R7_held "$(weights_of M)" 12 0.01 1 7 "$HELD" --lovasz-weight 3 ;;
     T_held) stage T_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 5 ;;
     U_held) stage U_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 3 --class-weights none ;;

@@ -116,17 +116,32 @@ def test_cli_shifts_the_bias_by_the_runs_own_class_weights(tiny_camvid, tmp_path
     assert main(["shift-prior", "--weights", str(shifted), "--alpha", "0.5", "--data-root", str(root),
                  "--output", str(tmp_path / "again.pt")]) == 2
     assert "already shifted (alpha 0.5)" in capsys.readouterr().err
+
+    # --undo gives back the model as trained (to continue training it), and needs a shift to undo.
+    undone = tmp_path / "undone.pt"
+    assert main(["shift-prior", "--weights", str(shifted), "--undo", "--output", str(undone)]) == 0
+    back = torch.load(undone, weights_only=False)
+    assert "prior_shift" not in back
+    for key, value in old["state_dict"].items():
+        torch.testing.assert_close(back["state_dict"][key], value, rtol=0, atol=1e-6)
+    assert main(["shift-prior", "--weights", str(undone), "--undo", "--output", str(tmp_path / "twice.pt")]) == 2
+    assert "never shifted; there is nothing to undo" in capsys.readouterr().err
     unweighted = torch.load(run / "last.pt", weights_only=False)
     unweighted["config"]["class_weights"] = "none"
     torch.save(unweighted, tmp_path / "unweighted.pt")
     assert main(["shift-prior", "--weights", str(tmp_path / "unweighted.pt"), "--alpha", "0.5",
                  "--data-root", str(root), "--output", str(tmp_path / "x.pt")]) == 2
     assert "trained without class weights" in capsys.readouterr().err
-    assert not (tmp_path / "again.pt").exists() and not (tmp_path / "x.pt").exists()
+    assert not any((tmp_path / name).exists() for name in ("again.pt", "x.pt", "twice.pt"))
 
 
-def test_cli_refuses_an_alpha_outside_0_1_before_reading_anything(capsys):
+@pytest.mark.parametrize("options, message", [
+    (["--alpha", "2"], "--alpha: '2' is not a number from 0"),
+    (["--alpha", "0.3", "--undo"], "not allowed with argument"),
+    ([], "one of the arguments --alpha --undo is required"),
+])
+def test_cli_refuses_a_bad_alpha_or_option_pair_before_reading_anything(options, message, capsys):
     with pytest.raises(SystemExit) as stop:
-        main(["shift-prior", "--weights", "missing.pt", "--alpha", "2"])
+        main(["shift-prior", "--weights", "missing.pt", *options])
     assert stop.value.code == 2
-    assert "--alpha: '2' is not a number from 0" in capsys.readouterr().err
+    assert message in capsys.readouterr().err

@@ -20,10 +20,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "0 keeps the model, 1 undoes the weighting. Then `segnet quantize` the result.",
     )
     p.add_argument("--weights", required=True, help="checkpoint (.pt) trained with class weights, e.g. RUN_DIR/last.pt")
-    p.add_argument("--alpha", type=_alpha, required=True,
-                   help="share of the weighting to take back, 0-1 (0.5 on the shipped CamVid model: see "
-                   "docs/recipe_study.md)")
-    p.add_argument("--output", help="checkpoint to write (default runs/shift_prior/<name>_prior.pt)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--alpha", type=_alpha,
+                      help="share of the weighting to take back, 0-1 (0.3 for the shipped CamVid model: see "
+                      "docs/recipe_study.md)")
+    what.add_argument("--undo", action="store_true",
+                      help="take a shift out again: the model as trained, e.g. to continue training it with "
+                      "--init-weights")
+    p.add_argument("--output", help="checkpoint to write (default runs/shift_prior/<name>_prior.pt, or "
+                   "<name>_unshifted.pt with --undo)")
     add_dataset_arguments(p, "dataset kind of the training frames (default camvid)")
     p.add_argument("--split", help="the run's training split(s), e.g. train+val (default: the checkpoint's "
                    "train_split, else train)")
@@ -50,12 +55,15 @@ def run(args: argparse.Namespace) -> int:
     from ..prior import final_classifier, prior_offsets, shift_class_prior
 
     weights = resolve_weights(args.weights)
-    output = writable_file(args.output if args.output else Path("runs") / "shift_prior" / f"{weights.stem}_prior.pt",
+    suffix = "unshifted" if args.undo else "prior"
+    output = writable_file(args.output if args.output else Path("runs") / "shift_prior" / f"{weights.stem}_{suffix}.pt",
                            "--output")
     data = without_training_state(read_checkpoint(weights))
+    if args.undo:
+        return _undo(data, weights, output)
     if "prior_shift" in data:
         raise ValueError(f"{weights}: its class prior is already shifted (alpha {data['prior_shift']['alpha']}); "
-                         "shift the checkpoint it came from")
+                         "shift the checkpoint it came from, or take this shift out first with --undo")
     config = data.get("config") or {}
     if config.get("class_weights", "median") == "none":
         raise ValueError(f"{weights}: trained without class weights (--class-weights none): there is no "
@@ -78,12 +86,35 @@ def run(args: argparse.Namespace) -> int:
     print(f"class weights of {len(training)} {split}{' minus ' + ','.join(holdout) if holdout else ''} frames; "
           f"logit offsets at alpha {args.alpha:g}: "
           + ", ".join(f"{name} {offset:+.2f}" for name, offset in zip(classes.names, offsets.tolist())))
-    for stale in ("int8_ranges", "int8_calibration"):  # the classifier's output range moved
-        data.pop(stale, None)
-    data["state_dict"] = {name: tensor.contiguous() for name, tensor in loaded.model.state_dict().items()}
+    _set_weights(data, loaded.model)
     data["prior_shift"] = {"alpha": args.alpha, "dataset": args.dataset, "split": split, "holdout": holdout,
                            "frames": len(training), "class_weights": class_weights.tolist(),
                            "offsets": offsets.tolist()}
     atomic_save(data, output)
     print(f"checkpoint written to {output}; calibrate it for int8 with `segnet quantize --weights {output}`")
     return 0
+
+
+def _undo(data: dict, weights: Path, output: Path) -> int:
+    """--undo: the recorded offsets subtracted from the classifier's bias, the record dropped."""
+    import torch
+
+    from ..checkpoint import atomic_save, load_model
+    from ..prior import shift_class_prior
+
+    shift = data.pop("prior_shift", None)
+    if shift is None:
+        raise ValueError(f"{weights}: its class prior was never shifted; there is nothing to undo")
+    loaded = load_model(weights)
+    shift_class_prior(loaded.model, -torch.tensor(shift["offsets"], dtype=torch.float32))
+    _set_weights(data, loaded.model)
+    atomic_save(data, output)
+    print(f"class prior shift (alpha {shift['alpha']:g}) taken out: the model as trained written to {output}")
+    return 0
+
+
+def _set_weights(data: dict, model) -> None:
+    """The model's weights into the checkpoint; its int8 ranges dropped (the classifier's output range moved)."""
+    for stale in ("int8_ranges", "int8_calibration"):
+        data.pop(stale, None)
+    data["state_dict"] = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
