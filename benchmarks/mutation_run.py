@@ -56,6 +56,8 @@ EMA = ("engine/test_weight_ema.py",)
 LOSS = ("engine/test_loss.py",)
 STOP = ("engine/test_stop_signal.py",)
 SCORE = ("engine/test_evaluate_predictions.py", "engine/test_reports.py")
+PRIOR = ("engine/test_prior_shift.py",)
+STARTUP = ("cli/test_cli_startup.py",)
 
 MUTANTS = [
     # --- pooling -------------------------------------------------------------------------------
@@ -193,17 +195,17 @@ MUTANTS = [
            "    if calibrated and cpu_has_fast_int8():", OPT, "auto skips int8 on a CPU without VNNI"),
     Mutant("tta", "inference.py", "return total if len(sizes) == 1 else total / len(sizes)", "return total", TTA,
            "multiscale sums its passes instead of averaging them"),
-    Mutant("tta", "inference.py", 'copies = 1 if mode == "none" else 2', "copies = 1", TTA,
+    Mutant("tta", "tta.py", 'copies = 1 if mode == "none" else 2', "copies = 1", TTA,
            "the TTA cost line forgets the mirrored passes"),
-    Mutant("tta", "inference.py", "int(side * scale / 16 + 0.5) * 16", "int(round(side * scale / 16)) * 16", TTA,
+    Mutant("tta", "tta.py", "int(side * scale / 16 + 0.5) * 16", "int(round(side * scale / 16)) * 16", TTA,
            "scaled sizes rounded half to even"),
     Mutant("tta", "inference.py", "mirror=tta != \"none\")", "mirror=tta == \"flip\")", TTA,
            "multiscale forgets the mirrored passes"),
-    Mutant("tta", "inference.py", 'return "flip" if fixed_size else "multiscale"',
+    Mutant("tta", "tta.py", 'return "flip" if fixed_size else "multiscale"',
            'return "multiscale" if fixed_size else "flip"', TTA, "auto picks the wrong mode"),
-    Mutant("tta", "inference.py", "        return mode, parse_scales(listed)\n", "        return mode, TTA_SCALES\n", TTA,
+    Mutant("tta", "tta.py", "        return mode, parse_scales(listed)\n", "        return mode, TTA_SCALES\n", TTA,
            "multiscale:S1,S2 runs the default scales instead of those listed"),
-    Mutant("tta", "inference.py", "if not scales or not all(0 < scale <= 4 for scale in scales):",
+    Mutant("tta", "tta.py", "if not scales or not all(0 < scale <= 4 for scale in scales):",
            "if not scales:", TTA, "zero or negative scales accepted"),
     Mutant("device feed", "data/device_augment.py", "image, label = image.flip(-1), label.flip(-1)",
            "image, label = image, label.flip(-1)", FEED, "the flip mirrors the label but not the image"),
@@ -265,6 +267,17 @@ MUTANTS = [
     Mutant("score", "engine/reports.py", "    from matplotlib.figure import Figure\n",
            "    import matplotlib\n\n    matplotlib.use(\"Agg\")\n    from matplotlib.figure import Figure\n", SCORE,
            "the heat map switches the caller's matplotlib backend"),
+    # --- the class-prior shift and the torch-free command line ------------------------------------
+    Mutant("prior", "prior.py", "return (-alpha * logs).float()", "return (alpha * logs).float()", PRIOR,
+           "the shift pushes further towards the weighted prior"),
+    Mutant("prior", "prior.py", "torch.where(weights > 0, weights.clamp_min(1e-300).log(), torch.zeros_like(weights))",
+           "weights.clamp_min(1e-300).log()", PRIOR, "a class the run never saw gets a huge offset"),
+    Mutant("prior", "cli/shift_prior_cmd.py", "parse_names(args.holdout if args.holdout is not None else config.get(\"holdout\"))",
+           "parse_names(args.holdout)", PRIOR, "the run's held-out recordings count in its class weights"),
+    Mutant("prior", "cli/shift_prior_cmd.py", "shift_class_prior(loaded.model, -torch.tensor(",
+           "shift_class_prior(loaded.model, torch.tensor(", PRIOR, "--undo shifts a second time"),
+    Mutant("startup", "cli/predict_cmd.py", "from ..tta import DEFAULT_TTA\n", "from ..inference import DEFAULT_TTA\n",
+           STARTUP, "parsing predict's options loads torch"),
 ]
 
 
