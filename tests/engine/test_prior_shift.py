@@ -117,6 +117,12 @@ def test_cli_shifts_the_bias_by_the_runs_own_class_weights(tiny_camvid, tmp_path
                  "--output", str(tmp_path / "again.pt")]) == 2
     assert "already shifted (alpha 0.5)" in capsys.readouterr().err
 
+    # Training on from a shifted checkpoint says how to continue it as trained.
+    train(TrainConfig(model="segnet_basic", data_root=str(root), size=(48, 64), epochs=1, batch_size=4, workers=0,
+                      run_dir=str(tmp_path / "on"), val_split=None, max_steps=1, init_weights=str(shifted)),
+          progress_bar=False)
+    assert f"{shifted} has its class prior shifted (alpha 0.5); to continue it as trained" in capsys.readouterr().err
+
     # --undo gives back the model as trained (to continue training it), and needs a shift to undo.
     undone = tmp_path / "undone.pt"
     assert main(["shift-prior", "--weights", str(shifted), "--undo", "--output", str(undone)]) == 0

@@ -12,6 +12,7 @@ import io
 import math
 import os
 import signal
+import sys
 import time
 from contextlib import nullcontext
 from collections.abc import Iterator
@@ -243,7 +244,12 @@ def train(cfg: TrainConfig, progress_bar: bool = True) -> Path:
             raise ValueError(f"model '{cfg.model}' has no VGG16 encoder to load {cfg.encoder_weights} into")
         load_vgg16_encoder_weights(model.encoder, cfg.encoder_weights)
     if cfg.init_weights and not cfg.resume:
-        _load_initial_weights(Path(cfg.init_weights), model, cfg, classes.num_classes)
+        shift = _load_initial_weights(Path(cfg.init_weights), model, cfg, classes.num_classes)
+        if shift is not None and dist_info.is_main:
+            # An inference-time correction of a weighted run: the weighted loss learns the prior back.
+            print(f"segnet train: note: {cfg.init_weights} has its class prior shifted (alpha {shift['alpha']:g}); "
+                  f"to continue it as trained, start from `segnet shift-prior --weights {cfg.init_weights} --undo` "
+                  "and shift the result again", file=sys.stderr)
     model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
@@ -460,8 +466,9 @@ def _optimiser_step(cfg, model, optimizer, batches, class_weights, ignore_index,
     return value, votes
 
 
-def _load_initial_weights(path: Path, model: nn.Module, cfg: TrainConfig, num_classes: int) -> None:
-    """``--init-weights``: another run's weights as the starting point (its optimiser state is not used)."""
+def _load_initial_weights(path: Path, model: nn.Module, cfg: TrainConfig, num_classes: int) -> dict | None:
+    """``--init-weights``: another run's weights as the starting point (its optimiser state is not used).
+    Returns the checkpoint's class-prior shift record (``segnet shift-prior``), if it has one."""
     data = read_checkpoint(path)
     if data["model"]["name"] != cfg.model or data["model"]["num_classes"] != num_classes:
         raise CheckpointError(f"{path}: holds model '{data['model']['name']}' with {data['model']['num_classes']} "
@@ -470,6 +477,7 @@ def _load_initial_weights(path: Path, model: nn.Module, cfg: TrainConfig, num_cl
         model.load_state_dict(data["state_dict"])
     except RuntimeError as error:
         raise CheckpointError(f"{path}: weights do not fit model '{cfg.model}' ({str(error).splitlines()[0]})") from None
+    return data.get("prior_shift")
 
 
 def _resume(path: Path, model: nn.Module, optimizer, cfg: TrainConfig, classes, ema: AveragedModel | None) -> Progress:
