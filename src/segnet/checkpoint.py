@@ -65,6 +65,7 @@ class LoadedModel:
     backend: str = "torch"  # what runs `model`: torch, onnxruntime or openvino (segnet.runtimes)
     exported_precision: str | None = None  # an exported file's own precision (fp32, int8); None: a checkpoint
     fixed_size: bool = False  # a static export: runs at ``size`` only
+    prior_shift_alpha: float | None = None  # `segnet shift-prior`'s alpha, when the class prior was shifted
 
 
 # What only `--resume` reads (segnet.engine.trainer writes them into last.pt): an inference
@@ -157,7 +158,9 @@ def load_model(
         raise CheckpointError(f"{path}: unusable classes or normalisation entry ({error})") from None
     if len(mean) != len(std) or not all(v > 0 for v in std):
         raise CheckpointError(f"{path}: normalisation needs one positive std per mean, got mean {mean}, std {std}")
-    return LoadedModel(model, spec, classes, mean, std, size, str(path), ranges)
+    shift = data.get("prior_shift")
+    return LoadedModel(model, spec, classes, mean, std, size, str(path), ranges,
+                       prior_shift_alpha=float(shift["alpha"]) if isinstance(shift, dict) else None)
 
 
 def _checked_size(value: Any, path: str | Path) -> tuple[int, int] | None:

@@ -499,4 +499,6 @@ def checkpoint_metadata(loaded: LoadedModel) -> dict[str, str]:
     }
     if loaded.size:
         meta["segnet.training_size"] = f"{loaded.size[0]}x{loaded.size[1]}"
+    if loaded.prior_shift_alpha is not None:  # already in the weights; recorded for provenance
+        meta["segnet.prior_shift_alpha"] = f"{loaded.prior_shift_alpha:g}"
     return meta

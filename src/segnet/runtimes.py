@@ -185,6 +185,8 @@ def load_exported(path: str | Path, backend: str | None = None, threads: int | N
         dynamic = json.loads(meta.get("segnet.dynamic", "false"))
         size = _size(meta.get("segnet.training_size")) if dynamic else _size(meta.get("segnet.input_size"))
         batch = None if dynamic else int(meta.get("segnet.batch", "1"))
+        shift = meta.get("segnet.prior_shift_alpha")
+        prior_shift_alpha = None if shift is None else float(shift)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: unusable segnet metadata ({error})") from None
     if not all(math.isfinite(v) and v > 0 for v in std):
@@ -196,4 +198,5 @@ def load_exported(path: str | Path, backend: str | None = None, threads: int | N
     else:
         model = Pt2Model(path)
     return LoadedModel(model.eval(), spec, classes, mean, std, size, str(path), backend=backend,
-                       exported_precision=meta.get("segnet.precision", "fp32"), fixed_size=not dynamic)
+                       exported_precision=meta.get("segnet.precision", "fp32"), fixed_size=not dynamic,
+                       prior_shift_alpha=prior_shift_alpha)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -151,3 +152,27 @@ def test_cli_refuses_a_bad_alpha_or_option_pair_before_reading_anything(options,
         main(["shift-prior", "--weights", "missing.pt", *options])
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_shift_is_recorded_through_evaluate_and_an_onnx_export(tiny_camvid, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from segnet.export import checkpoint_metadata, export_onnx
+    from segnet.runtimes import load_exported
+
+    run = tmp_path / "run"
+    train(TrainConfig(model="segnet_basic", data_root=str(tiny_camvid), size=(48, 64), epochs=1, batch_size=4,
+                      workers=0, run_dir=str(run), val_split=None, max_steps=1), progress_bar=False)
+    shifted = tmp_path / "shifted.pt"
+    assert main(["shift-prior", "--weights", str(run / "last.pt"), "--alpha", "0.25", "--data-root",
+                 str(tiny_camvid), "--output", str(shifted)]) == 0
+    assert load_model(run / "last.pt").prior_shift_alpha is None
+    loaded = load_model(shifted)
+    assert loaded.prior_shift_alpha == 0.25
+
+    onnx_path = export_onnx(loaded.model, tmp_path / "shifted.onnx", (48, 64), metadata=checkpoint_metadata(loaded))
+    assert load_exported(onnx_path).prior_shift_alpha == 0.25
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--weights", str(shifted), "--data-root", str(tiny_camvid), "--split", "val",
+                 "--no-progress", "--no-bf", "--sample-images", "0", "--output", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["prior_shift_alpha"] == 0.25

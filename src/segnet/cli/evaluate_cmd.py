@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                             on_prediction=collector)
     result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=tta,
                   backend=loaded.backend, precision=precision,
-                  size=list(size) if size else None)
+                  size=list(size) if size else None, prior_shift_alpha=loaded.prior_shift_alpha)
     _write_outputs(result, dataset, collector, output)
     return 0
 
