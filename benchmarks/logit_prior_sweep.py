@@ -26,7 +26,7 @@ import torch
 
 from segnet.checkpoint import load_model
 from segnet.data import build_dataset, eval_transform, select_sequences
-from segnet.data.balancing import class_pixel_stats, weights_from_stats
+from segnet.data.balancing import median_frequency_weights
 from segnet.inference import logits_at_size
 from segnet.metrics import BoundaryF1Meter, metrics_from_confusion
 from segnet.backends import prepare_for_inference
@@ -55,7 +55,7 @@ def main() -> None:
     num_classes, ignore = classes.num_classes, classes.ignore_index
     training = select_sequences(build_dataset("camvid", args.data_root, args.train_split, eval_transform(None), 0),
                                 drop=holdout)
-    weights = weights_from_stats(*class_pixel_stats(training, num_classes, ignore))
+    weights = median_frequency_weights(training)  # as the run (and `segnet shift-prior`) computed them
     offsets = {alpha: prior_offsets(weights, alpha).view(1, num_classes, 1, 1) for alpha in alphas}
     print("median-frequency weights of the run's training frames:",
           ", ".join(f"{name} {w:.2f}" for name, w in zip(classes.names, weights.tolist())))

@@ -80,6 +80,20 @@ def without_training_state(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+# What `segnet quantize` adds: activation ranges measured on particular weights and statistics.
+INT8_CALIBRATION_KEYS = ("int8_ranges", "int8_calibration")
+
+
+def with_new_weights(data: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    """``data`` with ``model``'s weights as its state dict (contiguous, on the CPU) and its int8
+    calibration dropped, which was measured on the old weights (in place; returned for chaining).
+    For the commands that rewrite a checkpoint's weights: ``refresh-bn`` and ``shift-prior``."""
+    for key in INT8_CALIBRATION_KEYS:
+        data.pop(key, None)
+    data["state_dict"] = {name: tensor.detach().cpu().contiguous() for name, tensor in model_state(model).items()}
+    return data
+
+
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """State dict of the bare model (unwrapping DDP and torch.compile)."""
     model = getattr(model, "module", model)

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.data import DataLoader
 
-    from ..checkpoint import atomic_save, load_model, read_checkpoint, without_training_state
+    from ..checkpoint import atomic_save, load_model, read_checkpoint, with_new_weights, without_training_state
     from ..data import build_dataset, eval_transform, select_sequences
     from ..engine.batchnorm_refresh import refresh_batchnorm
     from ..optimize import emulated_bf16_warning
@@ -86,11 +86,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"BatchNorm statistics measured on {frames} frames ({len(loaders[0].dataset)} of {args.split}"
           f"{' minus ' + ','.join(holdout) if holdout else ''} at {', '.join(f'{h}x{w}' for h, w in sizes)}) "
           f"in {time.perf_counter() - start:.1f} s")
-    data = without_training_state(read_checkpoint(weights))
-    for stale in ("int8_ranges", "int8_calibration"):  # int8 ranges depend on the statistics
-        data.pop(stale, None)
-    model = model.to("cpu", memory_format=torch.contiguous_format)
-    data["state_dict"] = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
+    data = with_new_weights(without_training_state(read_checkpoint(weights)), model)
     data["bn_refresh"] = {"dataset": args.dataset, "split": args.split, "holdout": holdout,
                           "sizes": [list(s) for s in sizes], "frames": frames, "amp": args.amp}
     atomic_save(data, output)

@@ -49,7 +49,7 @@ def _alpha(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import atomic_save, load_model, read_checkpoint, without_training_state
+    from ..checkpoint import atomic_save, load_model, read_checkpoint, with_new_weights, without_training_state
     from ..data import build_dataset, select_sequences
     from ..data.balancing import median_frequency_weights
     from ..prior import final_classifier, prior_offsets, shift_class_prior
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"class weights of {len(training)} {split}{' minus ' + ','.join(holdout) if holdout else ''} frames; "
           f"logit offsets at alpha {args.alpha:g}: "
           + ", ".join(f"{name} {offset:+.2f}" for name, offset in zip(classes.names, offsets.tolist())))
-    _set_weights(data, loaded.model)
+    with_new_weights(data, loaded.model)
     data["prior_shift"] = {"alpha": args.alpha, "dataset": args.dataset, "split": split, "holdout": holdout,
                            "frames": len(training), "class_weights": class_weights.tolist(),
                            "offsets": offsets.tolist()}
@@ -99,7 +99,7 @@ def _undo(data: dict, weights: Path, output: Path) -> int:
     """--undo: the recorded offsets subtracted from the classifier's bias, the record dropped."""
     import torch
 
-    from ..checkpoint import atomic_save, load_model
+    from ..checkpoint import atomic_save, load_model, with_new_weights
     from ..prior import shift_class_prior
 
     shift = data.pop("prior_shift", None)
@@ -107,14 +107,7 @@ def _undo(data: dict, weights: Path, output: Path) -> int:
         raise ValueError(f"{weights}: its class prior was never shifted; there is nothing to undo")
     loaded = load_model(weights)
     shift_class_prior(loaded.model, -torch.tensor(shift["offsets"], dtype=torch.float32))
-    _set_weights(data, loaded.model)
+    with_new_weights(data, loaded.model)
     atomic_save(data, output)
     print(f"class prior shift (alpha {shift['alpha']:g}) taken out: the model as trained written to {output}")
     return 0
-
-
-def _set_weights(data: dict, model) -> None:
-    """The model's weights into the checkpoint; its int8 ranges dropped (the classifier's output range moved)."""
-    for stale in ("int8_ranges", "int8_calibration"):
-        data.pop(stale, None)
-    data["state_dict"] = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
