@@ -71,7 +71,10 @@ PY
 }
 
 weights_of() {  # a finished stage's weights: this machine's last.pt, else the kept float16 copy
-  if [ -f "$RUNS/$1/done" ]; then echo "$RUNS/$1/last.pt"; else echo "$KEPT/$1.pt"; fi
+  # (<name>.pt as trained, or <name>_bn.pt: the same learned weights with refreshed BatchNorm statistics)
+  if [ -f "$RUNS/$1/done" ]; then echo "$RUNS/$1/last.pt"
+  elif [ -f "$KEPT/$1.pt" ] || [ ! -f "$KEPT/${1}_bn.pt" ]; then echo "$KEPT/$1.pt"
+  else echo "$KEPT/${1}_bn.pt"; fi
 }
 
 # The twin's own line: a kept stage makes the stages before it unneeded (only the last is committed).
@@ -79,7 +82,7 @@ NEXT_G=H1 NEXT_H1=H2 NEXT_H2=I NEXT_I=M
 kept_or_built_on() {
   local name=$1
   while [ -n "$name" ]; do
-    [ -f "$KEPT/$name.pt" ] && return 0
+    [ -f "$KEPT/$name.pt" ] || [ -f "$KEPT/${name}_bn.pt" ] && return 0
     eval "name=\${NEXT_$name:-}"
   done
   return 1
