@@ -172,9 +172,8 @@ def load_model(
         raise CheckpointError(f"{path}: unusable classes or normalisation entry ({error})") from None
     if len(mean) != len(std) or not all(v > 0 for v in std):
         raise CheckpointError(f"{path}: normalisation needs one positive std per mean, got mean {mean}, std {std}")
-    shift = data.get("prior_shift")
     return LoadedModel(model, spec, classes, mean, std, size, str(path), ranges,
-                       prior_shift_alpha=float(shift["alpha"]) if isinstance(shift, dict) else None)
+                       prior_shift_alpha=_checked_prior_shift(data.get("prior_shift"), path))
 
 
 def _checked_size(value: Any, path: str | Path) -> tuple[int, int] | None:
@@ -187,6 +186,19 @@ def _checked_size(value: Any, path: str | Path) -> tuple[int, int] | None:
     if height < 1 or width < 1:
         raise CheckpointError(f"{path}: size entry {height}x{width} is not a positive size")
     return height, width
+
+
+def _checked_prior_shift(value: Any, path: str | Path) -> float | None:
+    """The alpha of a `segnet shift-prior` record, or None for a checkpoint without one."""
+    if value is None:
+        return None
+    try:
+        alpha = float(value["alpha"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{path}: prior_shift entry {value!r} has no alpha; re-run segnet shift-prior") from None
+    if not 0 <= alpha <= 1:
+        raise CheckpointError(f"{path}: prior_shift alpha {alpha} is not from 0 to 1; re-run segnet shift-prior")
+    return alpha
 
 
 def _checked_ranges(value: Any, path: str | Path) -> dict[str, tuple[float, float]] | None:

@@ -4,8 +4,8 @@ Cross-entropy weighted by w_c (median frequency balancing) is minimised by a sof
 towards each class by about its weight: p(c | x) w_c, renormalised. That recall on rare classes is
 the point of the weighting, but its argmax over-predicts them, which costs IoU and G. Subtracting
 ``alpha * log(w_c)`` from class c's logit shifts the decision back: alpha 0 keeps the model, 1
-undoes the weighting in full. On a drive the model never saw, alpha 0.3 gave SegNet-Basic +1.3
-mIoU and +2.0 BF as `segnet predict` runs it (docs/recipe_study.md). A constant per class, so it
+undoes the weighting in full. On a drive the model never saw, alpha 0.3 gave SegNet-Basic +0.8 to
++1.3 mIoU and +1.3 to +2.0 BF, depending on the run it shifted (docs/recipe_study.md). A constant per class, so it
 is folded into the classifier's bias: nothing changes at inference, and every export carries it.
 """
 

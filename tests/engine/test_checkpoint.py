@@ -78,6 +78,9 @@ def _handcrafted(tmp_path, **changes):
     ({"int8_ranges": {"conv": [0.0, float("inf")]}}, "int8 range of conv is [0.0, inf]"),
     ({"normalization": {"mean": [0.5] * 3, "std": [0.0] * 3}}, "one positive std per mean"),
     ({"normalization": {"mean": [0.5] * 3}}, "unusable classes or normalisation entry"),
+    ({"prior_shift": {"offsets": [0.1]}}, "prior_shift entry {'offsets': [0.1]} has no alpha"),
+    ({"prior_shift": 0.3}, "prior_shift entry 0.3 has no alpha"),
+    ({"prior_shift": {"alpha": float("nan")}}, "prior_shift alpha nan is not from 0 to 1"),
 ])
 def test_handcrafted_checkpoints_are_one_clear_error(tmp_path, changes, message):
     path = _handcrafted(tmp_path, **changes)
