@@ -57,6 +57,7 @@ LOSS = ("engine/test_loss.py",)
 STOP = ("engine/test_stop_signal.py",)
 SCORE = ("engine/test_evaluate_predictions.py", "engine/test_reports.py")
 PRIOR = ("engine/test_prior_shift.py",)
+SOUP = ("engine/test_soup.py",)
 STARTUP = ("cli/test_cli_startup.py",)
 
 MUTANTS = [
@@ -276,6 +277,18 @@ MUTANTS = [
            "parse_names(args.holdout)", PRIOR, "the run's held-out recordings count in its class weights"),
     Mutant("prior", "cli/shift_prior_cmd.py", "shift_class_prior(loaded.model, -torch.tensor(",
            "shift_class_prior(loaded.model, torch.tensor(", PRIOR, "--undo shifts a second time"),
+    # --- model soups ---------------------------------------------------------------------------------
+    Mutant("soup", "soup.py", "sum(share * state[key].float() for share, state in zip(shares, states)).contiguous()",
+           "(sum(state[key].float() for state in states) / len(states)).contiguous()", SOUP,
+           "--weights are ignored: every part weighs the same"),
+    Mutant("soup", "soup.py", "    return [float(w) / total for w in weights]", "    return [float(w) for w in weights]",
+           SOUP, "shares are not normalised: the soup's weights are scaled"),
+    Mutant("soup", "soup.py", "    soup = without_training_state(dict(first))\n    for key in _MEASURED_ON_WEIGHTS:\n        soup.pop(key, None)\n",
+           "    soup = without_training_state(dict(first))\n", SOUP,
+           "the first part's int8 ranges are kept for weights they were not measured on"),
+    Mutant("soup", "soup.py", '_SAME_MEANING = ("model", "classes", "normalization", "size")',
+           '_SAME_MEANING = ("model", "classes", "normalization")', SOUP,
+           "parts trained at different working sizes are averaged without a word"),
     Mutant("startup", "cli/predict_cmd.py", "from ..tta import DEFAULT_TTA\n", "from ..inference import DEFAULT_TTA\n",
            STARTUP, "parsing predict's options loads torch"),
 ]

@@ -151,17 +151,7 @@ soup() {  # name first second: the two runs' weights averaged one to one (a unif
   a=$(weights_of "$2") b=$(weights_of "$3")
   [ -f "$a" ] && [ -f "$b" ] || { echo "[$(elapsed)s] $name: needs $a and $b"; return 1; }
   mkdir -p "$dir"
-  $PY - "$a" "$b" "$dir/last.pt" <<'PY' || return 1
-import sys, torch
-from segnet.checkpoint import atomic_save, without_training_state
-first, second = (without_training_state(torch.load(p, map_location="cpu", weights_only=False)) for p in sys.argv[1:3])
-if first["state_dict"].keys() != second["state_dict"].keys():
-    sys.exit(f"{sys.argv[1]} and {sys.argv[2]} hold different layers")
-first["state_dict"] = {k: (v.float() + second["state_dict"][k].float()).div(2) if v.is_floating_point() else v
-                       for k, v in first["state_dict"].items()}
-first["soup_of"] = sys.argv[1:3]
-atomic_save(first, sys.argv[3])
-PY
+  $PY -m segnet soup "$a" "$b" --output "$dir/last.pt" || return 1
   half_weights "$dir/last.pt" "$OUT/$name.pt" && touch "$dir/done"
   echo "[$(elapsed)s] $name: soup of $2 and $3, $OUT/$name.pt"
 }

@@ -9,6 +9,7 @@ import sys
 LINES = [
     ["models"],
     ["train", "--size", "360x480", "--epochs", "1"],
+    ["soup", "a.pt", "b.pt", "--weights", "1,2", "--output", "s.pt"],
     ["refresh-bn", "--weights", "x.pt", "--scales", "0.5,1"],
     ["shift-prior", "--weights", "x.pt", "--alpha", "0.5"],
     ["evaluate", "--split", "val", "--tta", "multiscale:0.5,1"],

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 from ..extras import MissingExtra
 from . import (benchmark_cmd, demo_cmd, evaluate_cmd, export_cmd, models_cmd, predict_cmd, quantize_cmd,
-               refresh_bn_cmd, serve_cmd, shift_prior_cmd, train_cmd)
+               refresh_bn_cmd, serve_cmd, shift_prior_cmd, soup_cmd, train_cmd)
 
 # Each subcommand module provides `add_parser(subparsers)` and `run(args) -> int`.
-SUBCOMMANDS = [models_cmd, train_cmd, refresh_bn_cmd, shift_prior_cmd, evaluate_cmd, predict_cmd, quantize_cmd,
-               export_cmd, serve_cmd, benchmark_cmd, demo_cmd]
+SUBCOMMANDS = [models_cmd, train_cmd, soup_cmd, refresh_bn_cmd, shift_prior_cmd, evaluate_cmd, predict_cmd,
+               quantize_cmd, export_cmd, serve_cmd, benchmark_cmd, demo_cmd]
 
 
 class UserError(Exception):
