@@ -9,7 +9,7 @@ once per frame of the held-out frames and scores every alpha of a grid from the 
 checked on the other). The weights are those the run trained with: median frequency over its
 own training frames (``--train-split`` minus ``--holdout``).
 
-    python benchmarks/logit_prior_sweep.py --weights research/twin/H2.pt --data-root ../shared/camvid \
+    python benchmarks/logit_prior_sweep.py --weights research/twin/M_bn.pt --data-root ../shared/camvid \
         --holdout 0006R0 --tta none
 
 `segnet shift-prior --alpha A` folds the same offsets into a checkpoint's classifier bias.

@@ -11,10 +11,13 @@
 #   R7_held R_held with seed 7 (how far two runs of one recipe differ)
 #   T_held  M + the cycle at weight 5
 #   U_held  R_held without median-frequency class weights (the Lovász term balances the classes)
-#   R7_ship R_ship with seed 7
+#   R7_ship R_ship with seed 7                       R8_held, R8_ship  the same with seed 8
 #   S_held  the soup of R_held and R7_held (their weights averaged)   S_ship  the soup of R_ship and R7_ship
-# (session 17 ran every arm up to U_held; the default STAGES now run the soups, which its CPU
-# measured without refreshed statistics at +0.3-0.4 mIoU over R_held once shifted) and scores the held-out arms on the GPU (score:<name> in STAGES): refresh-bn at the four sizes,
+#   S3_held the soup of R_held, R7_held and R8_held                   S3_ship the soup of the three ship seeds
+# (session 17 ran every arm up to U_held; session 18 kept R7_held and R_ship here, so the default STAGES
+# train only the two seed-8 runs and R7_ship and build the soups, which session 17's CPU measured
+# without refreshed statistics at +0.3-0.4 mIoU over R_held once shifted; session 18 measured that
+# a run's soup with its own parent (M + R_held) adds nothing, so seeds are the lever) and scores the held-out arms on the GPU (score:<name> in STAGES): refresh-bn at the four sizes,
 # then evaluate on 0006R0 in float32, one pass and multiscale (<name>_score_none.json,
 # <name>_score_multiscale.json, and the refreshed weights as <name>_bn.pt, ready for
 # `segnet quantize` and the int8 figures). The arms that decide what ships are scored first, and
@@ -35,7 +38,8 @@ OUT=${OUT:-runs/chain_out}
 RUNS=${RUNS:-runs/chain}             # stage folders: kept between calls on a warm machine
 LIMIT=${LIMIT:-540}                  # seconds this call may run before it stops itself
 DEVICE=${DEVICE:-cuda}
-STAGES=${STAGES:-G H1 H2 I M R_held R7_held S_held score:S_held R_ship R7_ship S_ship refresh:S_ship}
+STAGES=${STAGES:-G H1 H2 I M R_held R7_held R8_held S_held score:S_held S3_held score:S3_held R_ship R7_ship S_ship \
+ refresh:S_ship R8_ship S3_ship refresh:S3_ship}
 KEPT=${KEPT:-research/twin}          # float16 copies of stages finished in earlier leases (committed)
 SHIPPED=${SHIPPED:-src/segnet/weights/camvid_segnet_basic.pt}
 PY=${PYTHON:-python3}
@@ -137,23 +141,30 @@ run_stage() {
     T_held) stage T_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 5 ;;
     U_held) stage U_held "$(weights_of M)" 12 0.01 1 6 "$HELD" --lovasz-weight 3 --class-weights none ;;
     R7_ship) stage R7_ship "$(as_trained "$SHIPPED")" 12 0.01 1 7 "$SHIP" --lovasz-weight 3 ;;
+    R8_held) stage R8_held "$(weights_of M)" 12 0.01 1 8 "$HELD" --lovasz-weight 3 ;;
+    R8_ship) stage R8_ship "$(as_trained "$SHIPPED")" 12 0.01 1 8 "$SHIP" --lovasz-weight 3 ;;
     S_held) soup S_held R_held R7_held ;;
     S_ship) soup S_ship R_ship R7_ship ;;
+    S3_held) soup S3_held R_held R7_held R8_held ;;
+    S3_ship) soup S3_ship R_ship R7_ship R8_ship ;;
     score:*|refresh:*) finish "${1%%:*}" "${1#*:}" ;;
     *) echo "unknown stage $1"; return 2 ;;
   esac
 }
 
-soup() {  # name first second: the two runs' weights averaged one to one (a uniform soup of two seeds)
-  local name=$1 dir=$RUNS/$1 a b
+soup() {  # name part...: the runs' weights averaged in equal shares (a uniform soup of seeds), `segnet soup`
+  local name=$1 dir=$RUNS/$1 part weights=()
+  shift
   if [ -f "$dir/done" ] || [ -f "$KEPT/$name.pt" ] || [ -f "$KEPT/${name}_bn.pt" ]; then
     echo "[$(elapsed)s] $name: done"; return 0; fi
-  a=$(weights_of "$2") b=$(weights_of "$3")
-  [ -f "$a" ] && [ -f "$b" ] || { echo "[$(elapsed)s] $name: needs $a and $b"; return 1; }
+  for part in "$@"; do
+    weights+=("$(weights_of "$part")")
+    [ -f "${weights[-1]}" ] || { echo "[$(elapsed)s] $name: needs ${weights[-1]}"; return 1; }
+  done
   mkdir -p "$dir"
-  $PY -m segnet soup "$a" "$b" --output "$dir/last.pt" || return 1
+  $PY -m segnet soup "${weights[@]}" --output "$dir/last.pt" || return 1
   half_weights "$dir/last.pt" "$OUT/$name.pt" && touch "$dir/done"
-  echo "[$(elapsed)s] $name: soup of $2 and $3, $OUT/$name.pt"
+  echo "[$(elapsed)s] $name: soup of $*, $OUT/$name.pt"
 }
 
 finish() {  # kind name: refresh-bn at the four sizes on the GPU; kind "score" (a held-out arm) then
