@@ -1,9 +1,9 @@
 """A model soup: the weighted average of several checkpoints of one model.
 
-Two runs that start from the same weights (two seeds of one fine-tuning cycle, or a run and its
-continuation) stay in one basin of the loss, so the average of their weights is a model of its own,
-usually better than either and as cheap to run. On CamVid's held-out drive 0006R0 the soup of two
-seeds of one 12-epoch cycle gained +0.3-0.4 mIoU and +0.6 BF over each once shifted
+Runs that start from the same weights (seeds of one fine-tuning cycle) stay in one basin of the
+loss, so the average of their weights is a model of its own, often better than each and as cheap to
+run. On CamVid's held-out drive 0006R0 the soup of two seeds of one 12-epoch cycle gained +0.3-0.4
+mIoU and +0.6 BF once shifted; a run averaged with the run it continues gained nothing
 (docs/recipe_study.md). Runs from different initialisations do not share a basin: their average is
 noise, and nothing here can tell; that is the caller's knowledge.
 

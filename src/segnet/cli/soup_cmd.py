@@ -11,11 +11,11 @@ from .common import writable_file
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "soup", help="average the weights of checkpoints that share a start (seeds of one cycle, a run and "
-        "its continuation)",
+        "soup", help="average the weights of runs that share a start (seeds of one fine-tuning cycle)",
         description="Average the weights and BatchNorm statistics of two or more checkpoints of one model "
-        "(a 'model soup'). Runs that started from the same weights stay in one basin, so their average is "
-        "usually better than each and costs nothing at inference; runs from different random starts do not, "
+        "(a 'model soup'). Seeds of one cycle that started from the same weights stay in one basin, so "
+        "their average is often better than each and costs nothing at inference (a run and its own "
+        "continuation gained nothing on CamVid); runs from different random starts do not share a basin, "
         "and their average is useless. The result has no int8 calibration: refresh its BatchNorm statistics "
         "(`segnet refresh-bn`, optional), shift its prior (`segnet shift-prior`, optional), then "
         "`segnet quantize` it.",
