@@ -99,12 +99,16 @@ def variants(tmp_path_factory) -> dict[str, tuple[list[str], str]]:
     atomic_save(make_checkpoint(_trained_like(5), CAMVID_CLASSES, MEAN, STD, (64, 96)), tmp_path / "bigger.pt")
     _save(_trained_like(6), tmp_path / "shifted.pt", prior_shift={"alpha": 0.3, "offsets": [0.0] * 11})
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    broken = make_checkpoint(_trained_like(7), CAMVID_CLASSES, MEAN, STD, SIZE)
+    broken["state_dict"] = {"classifier.weight": torch.zeros(3)}
+    atomic_save(broken, tmp_path / "broken.pt")
     out = ["--output", str(tmp_path / "s.pt")]
     return {"_folder": ([], str(tmp_path)),
         "only one": ([good, *out], "at least 2 checkpoints, got 1"),
         "missing": ([good, str(tmp_path / "nope.pt"), *out], "nope.pt: checkpoint not found"),
         "junk": ([good, str(tmp_path / "junk.pt"), *out], "junk.pt: not a readable checkpoint"),
         "twice": ([good, good, *out], "a checkpoint is named twice"),
+        "broken": ([good, str(tmp_path / "broken.pt"), *out], "broken.pt: weights do not fit model 'segnet_basic'"),
         "other model": ([good, deeper, *out], "deeper.pt: its model entry differs from"),
         "other classes": ([good, fewer, *out], "fewer.pt: its model entry differs"),
         "other size": ([good, str(tmp_path / "bigger.pt"), *out], "bigger.pt: its size entry differs"),
@@ -116,7 +120,7 @@ def variants(tmp_path_factory) -> dict[str, tuple[list[str], str]]:
     }
 
 
-@pytest.mark.parametrize("case", ["only one", "missing", "junk", "twice", "other model", "other classes",
+@pytest.mark.parametrize("case", ["only one", "missing", "junk", "twice", "broken", "other model", "other classes",
                                   "other size", "shifted", "weights count", "weights text", "negative",
                                   "output folder"])
 def test_what_cannot_be_souped_is_one_line_naming_the_file_or_value(variants, capsys, case):

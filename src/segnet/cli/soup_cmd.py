@@ -39,14 +39,17 @@ def _shares(text: str | None) -> list[float] | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import atomic_save, load_model, read_checkpoint
-    from ..soup import make_soup
+    from ..soup import make_soup, soup_weights
 
     shares = _shares(args.shares)
+    soup_weights(len(args.checkpoints), shares)  # the count and the shares, before any file is read
     output = writable_file(args.output, "--output")
     paths = [resolve_weights(path) for path in args.checkpoints]
     if len({Path(p).resolve() for p in paths}) < len(paths):
         raise ValueError(f"{' '.join(args.checkpoints)}: a checkpoint is named twice; give a share with "
                          "--weights instead")
+    for path in paths:  # each part must rebuild its model alone: one clear error for a broken file
+        load_model(path)
     soup = make_soup([read_checkpoint(p) for p in paths], paths, shares)
     atomic_save(soup, output)
     load_model(output)  # the soup rebuilds its model alone, like every checkpoint written here
