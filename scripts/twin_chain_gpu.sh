@@ -17,7 +17,8 @@
 # (session 17 ran every arm up to U_held; session 18 kept R7_held and R_ship here, so the default STAGES
 # train only the two seed-8 runs and R7_ship and build the soups, which session 17's CPU measured
 # without refreshed statistics at +0.3-0.4 mIoU over R_held once shifted; session 18 measured that
-# a run's soup with its own parent (M + R_held) adds nothing, so seeds are the lever) and scores the held-out arms on the GPU (score:<name> in STAGES): refresh-bn at the four sizes,
+# a run's soup with its own parent (M + R_held) adds nothing, so seeds are the lever) and scores
+# the held-out arms on the GPU (score:<name> in STAGES): refresh-bn at the four sizes,
 # then evaluate on 0006R0 in float32, one pass and multiscale (<name>_score_none.json,
 # <name>_score_multiscale.json, and the refreshed weights as <name>_bn.pt, ready for
 # `segnet quantize` and the int8 figures). The arms that decide what ships are scored first, and

@@ -73,8 +73,8 @@ def make_soup(checkpoints: Sequence[dict[str, Any]], paths: Sequence[str | Path]
     first = checkpoints[0]
     for data, name in zip(checkpoints, names):
         if "prior_shift" in data:
-            raise ValueError(f"{name}: its class prior is shifted (alpha {data['prior_shift'].get('alpha')}); "
-                             "soup the checkpoints as trained (`segnet shift-prior --undo`), then shift the soup")
+            raise ValueError(f"{name}: its class prior is shifted; soup the checkpoints as trained "
+                             "(`segnet shift-prior --undo`), then shift the soup")
         if "state_dict" not in data:
             raise CheckpointError(f"{name}: checkpoint has no 'state_dict' entry; it was not written by segnet")
     for data, name in zip(checkpoints[1:], names[1:]):

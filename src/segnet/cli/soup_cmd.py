@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:  # each part must rebuild its model alone: one clear error for a broken file
         load_model(path)
     soup = make_soup([read_checkpoint(p) for p in paths], paths, shares)
-    atomic_save(soup, output)
-    load_model(output)  # the soup rebuilds its model alone, like every checkpoint written here
+    atomic_save(soup, output)  # the parts rebuilt their model and the soup has their layers and shapes
     parts = ", ".join(f"{Path(part['path']).name} {part['share']:.3g}" for part in soup["soup_of"])
     print(f"soup of {parts} written to {output}")
     return 0
