@@ -46,7 +46,7 @@ def test_outputs_match_segmenter_palette_and_blend(tmp_path, basic_weights, segm
     # First, before the wait, what runs and what the default TTA multiplies the work by.
     assert stdout.splitlines()[0].startswith("segnet_basic at ")
     assert ", fp32, --tta multiscale: 10 model passes per image, " in stdout.splitlines()[0]
-    assert stdout.splitlines()[0].endswith("x the compute of one (--tta none runs one)")
+    assert stdout.splitlines()[0].endswith("x the compute of one (--tta none runs one); --refine crf")
 
     for stem, image in images.items():
         labels = read(out / "labels" / f"{stem}.png")
@@ -192,3 +192,16 @@ def test_help(capsys):
     assert out.startswith("usage: segnet predict")
     for option in ("--output", "--weights", "--samples", "--every", "--save-frames", "--alpha", "--no-progress"):
         assert option in out
+
+
+def test_refine_crf_labels_are_the_crf_segmenters(tmp_path, basic_weights, capsys, save_image):
+    image = save_image(tmp_path / "in" / "a.png", 75, 101, 1)
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "in"), "--weights", str(basic_weights), "--output", str(out),
+                 "--tta", "none", "--refine", "crf", "--no-progress"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("; --refine crf")
+    refined = segnet.load(basic_weights, tta="none", refine="crf")
+    plain = segnet.load(basic_weights, tta="none")
+    labels = read(out / "labels" / "a.png")
+    np.testing.assert_array_equal(labels, refined.label(image))
+    assert (labels != plain.label(image)).any()  # the CRF moved some labels

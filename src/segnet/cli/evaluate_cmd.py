@@ -11,8 +11,8 @@ from ..devices import DEVICE_HELP, resolve_device
 from ..spacing import evenly_spaced
 from ..tta import resolve_tta
 from ..weights import resolve_weights
-from .common import (add_backend_argument, add_dataset_arguments, add_precision_argument, add_tta_argument,
-                     dataset_options, parse_names, parse_size, what_runs, writable_dir)
+from .common import (add_backend_argument, add_dataset_arguments, add_precision_argument, add_refine_argument,
+                     add_tta_argument, dataset_options, parse_names, parse_size, what_runs, writable_dir)
 
 if TYPE_CHECKING:
     from ..engine.samples import SampleCollector
@@ -47,6 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast of the unprepared model, with --no-optimize (default none)")
     add_precision_argument(p, "fp32")
     add_tta_argument(p, "none")
+    add_refine_argument(p, "none")
     add_backend_argument(p)
     p.add_argument("--no-optimize", action="store_true", help="run the checkpoint's model as it is (reference)")
     p.add_argument("--batch-size", type=int, default=1, help="images per model call (default 1)")
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine import evaluate_model
     from ..engine.samples import SampleCollector
     from ..optimize import resolve_precision
+    from ..refine import resolve_refine
 
     output = writable_dir(args.output if args.output else Path("runs") / "evaluate", "--output")
     if args.save_predictions:
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                          f"the dataset has {list(dataset.classes.names)[:3]}...")
     size = parse_size(args.size) if args.size else loaded.size
     tta = resolve_tta(args.tta, loaded.fixed_size, str(weights))
+    refine = resolve_refine(args.refine, tta)
     if args.no_optimize and args.precision != "fp32":
         raise ValueError(f"--no-optimize runs the checkpoint as it is, in float32; it cannot run "
                          f"--precision {args.precision}")
@@ -98,14 +101,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = loaded.model if args.no_optimize else prepare_for_inference(
             loaded.model, precision, device=device, int8_ranges=loaded.int8_ranges)
-    print(what_runs(loaded.spec.name, size, precision, tta), flush=True)
+    print(what_runs(loaded.spec.name, size, precision, tta)
+          + (f"; --refine {refine}" if refine != "none" else ""), flush=True)
     collector = SampleCollector(evenly_spaced(args.sample_images, len(dataset)), loaded.mean, loaded.std)
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not (args.no_optimize or exported),
                             batch_size=args.batch_size,
                             workers=args.workers, compute_bf=not args.no_bf,
                             save_predictions=args.save_predictions, progress=not args.no_progress, tta=tta,
-                            on_prediction=collector)
-    result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=tta,
+                            on_prediction=collector, refine=refine, normalization=(loaded.mean, loaded.std))
+    result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=tta, refine=refine,
                   backend=loaded.backend, precision=precision,
                   size=list(size) if size else None, prior_shift_alpha=loaded.prior_shift_alpha)
     _write_outputs(result, dataset, collector, output)

@@ -8,8 +8,8 @@ import argparse
 from ..devices import DEVICE_HELP, resolve_device
 from ..tta import DEFAULT_TTA
 from ..video import VIDEO_EXTENSIONS
-from .common import (add_backend_argument, add_precision_argument, add_tta_argument, next_free_dir, parse_size,
-                     what_runs, writable_dir)
+from .common import (add_backend_argument, add_precision_argument, add_refine_argument, add_tta_argument,
+                     next_free_dir, parse_size, what_runs, writable_dir)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -35,6 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="bf16 autocast of an fp32 model; prefer --precision bf16 (default none)")
     add_precision_argument(p, "auto")
     add_tta_argument(p, DEFAULT_TTA)
+    add_refine_argument(p, "auto")
     add_backend_argument(p)
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the class colours, 0..1 (default 0.5)")
     p.add_argument("--samples", type=int, default=0, metavar="N",
@@ -61,13 +62,14 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--samples (Monte Carlo dropout) cannot run in int8; use --precision fp32 or bf16")
         precision = resolve_precision("auto", device, calibrated=False)
     segmenter = Segmenter.load(args.weights, device, None if native else parse_size(args.size), args.amp,
-                               precision, tta=args.tta, backend=args.backend)
+                               precision, tta=args.tta, backend=args.backend, refine=args.refine)
     if native:
         segmenter.size = None
     out_dir = writable_dir(args.output if args.output else next_free_dir("runs", "predict"), "--output")
     progress = not args.no_progress
     print(what_runs(segmenter.spec.name, segmenter.size, segmenter.precision, segmenter.tta,
-                    unit="frame" if sources.video is not None else "image"), flush=True)
+                    unit="frame" if sources.video is not None else "image")
+          + (f"; --refine {segmenter.refine}" if segmenter.refine != "none" else ""), flush=True)
 
     if sources.video is not None:
         if args.samples:

@@ -9,7 +9,8 @@ import sys
 
 from ..devices import DEVICE_HELP
 from ..extras import require
-from .common import add_backend_argument, add_precision_argument, add_tta_argument, parse_names, parse_size
+from .common import (add_backend_argument, add_precision_argument, add_refine_argument, add_tta_argument, parse_names,
+                     parse_size)
 
 UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 
@@ -77,6 +78,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast (default none)")
     add_precision_argument(p, "auto")
     add_tta_argument(p, "none")  # real-time demo: one pass per frame
+    add_refine_argument(p, "none")
     add_backend_argument(p)
     p.add_argument("--max-bytes", default="20MiB", help="largest upload accepted, e.g. 20MB or 5MiB (default 20MiB)")
     p.add_argument("--max-pixels", default="4096x4096",
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         segmenter = load(args.weights, device=args.device, size=parse_size(args.size), amp=args.amp,
-                         precision=args.precision, tta=args.tta, backend=args.backend)
+                         precision=args.precision, tta=args.tta, backend=args.backend, refine=args.refine)
     except FileNotFoundError as error:
         if args.weights is None:
             raise FileNotFoundError(f"no model to serve: {error}") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from tqdm import tqdm
 from ..data import ClassSet, SegmentationDataset, frame_sequence
 from ..inference import logits_at_size
 from ..metrics import BoundaryF1Meter, ConfusionMatrix
+from ..refine import refine_logits, rgb_from_normalised
 
 
 def _labelled(result: dict[str, Any], classes: ClassSet) -> dict[str, Any]:
@@ -86,14 +87,19 @@ def evaluate_model(
     progress: bool = True,
     tta: str = "none",
     on_prediction: Callable[[int, Tensor, Tensor, Tensor], None] | None = None,
+    refine: str = "none",
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` on ``dataset`` at the labels' own resolution (metrics in percent).
 
     The dataset should keep native sizes (no resize in its transform): images are resized to
     ``size`` for the model and the logits brought back, as users will run it. ``per_sequence``
     holds the same figures for each recording (file-name prefix) when there are several.
-    ``on_prediction(index, image, label, prediction)`` sees each image as it is scored.
+    ``on_prediction(index, image, label, prediction)`` sees each image as it is scored. ``refine``
+    "crf" refines the logits with a dense CRF against the images (``normalization``: their mean and std).
     """
+    if refine != "none" and normalization is None:
+        raise ValueError("refine needs the images' normalization (mean, std) to see their colours")
     scores = _Scores(dataset, compute_bf)
     out_dir = Path(save_predictions) if save_predictions else None
     if out_dir:
@@ -104,6 +110,8 @@ def evaluate_model(
     index = 0
     for images, labels in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
         logits = logits_at_size(model, images.to(device), size, amp, channels_last, tta=tta)
+        if refine != "none":
+            logits = refine_logits(logits, rgb_from_normalised(images.to(device), *normalization), refine)
         pred = logits.argmax(1).cpu()
         for one_image, one_pred, one_label in zip(images, pred, labels):
             if on_prediction is not None:

@@ -1,0 +1,102 @@
+"""The dense CRF refinement (`segnet.refine`, `--refine crf`): hand-made cases with known answers,
+and the same refinement whichever way it is reached (the function, a Segmenter, `segnet evaluate`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import segnet
+from segnet.inference import Segmenter, image_to_tensor
+from segnet.refine import CrfSetting, OccupiedGrid, dense_crf, refine_logits, resolve_refine, rgb_from_normalised
+
+
+def _two_halves(height: int = 24, width: int = 40, edge: int = 20) -> torch.Tensor:
+    """A dark left part (RGB 20) and a bright right part (RGB 230), split at column ``edge``."""
+    rgb = torch.full((3, height, width), 20.0)
+    rgb[:, :, edge:] = 230.0
+    return rgb
+
+
+def test_the_filter_keeps_a_constant_map_and_does_not_mix_distant_colours():
+    rgb = _two_halves()
+    grid = OccupiedGrid(rgb, spatial_sigma=8, colour_sigma=13)
+    constant = torch.full((2, 24, 40), 0.3)
+    assert torch.allclose(grid(constant), constant, atol=1e-6)  # normalised: a weighted mean of 0.3s
+    left = torch.zeros(1, 24, 40)
+    left[:, :, :20] = 1.0  # 1 on the dark part, 0 on the bright one: 16 colour cells apart
+    torch.testing.assert_close(grid(left), left)
+
+
+def test_the_filter_smooths_within_a_colour_region():
+    rgb = torch.full((3, 24, 40), 100.0)  # one colour: a spatial blur of the map
+    spike = torch.zeros(1, 24, 40)
+    spike[0, 0, 0] = 1.0
+    out = OccupiedGrid(rgb, spatial_sigma=8, colour_sigma=13)(spike)
+    assert 0 < out[0, 0, 0] < 1 and out[0, 0, 1] == out[0, 0, 0]  # spread over its cell, nearest splat
+    assert out[0, -1, -1] == 0  # three cells away: beyond the [1, 2, 1] blur's reach
+    assert out.sum() > 0
+
+
+def test_without_pairwise_weights_the_marginals_are_the_softmax():
+    logits, rgb = torch.randn(4, 24, 40), torch.rand(3, 24, 40) * 255
+    off = CrfSetting(appearance=0.0, smoothness=0.0)
+    torch.testing.assert_close(dense_crf(logits, rgb, off), logits.softmax(0))
+
+
+def test_labels_that_overrun_an_edge_are_pulled_back_to_it():
+    rgb = _two_halves()
+    logits = torch.zeros(2, 24, 40)
+    logits[0, :, :24] = 0.4  # class 0 claims 4 columns of the bright part, weakly
+    logits[1, :, 24:] = 0.4
+    before = logits.argmax(0)
+    assert (before[:, 20:24] == 0).all()  # wrong there, as set up
+    after = dense_crf(logits, rgb, CrfSetting(spatial_sigma=10)).argmax(0)
+    want = torch.zeros(24, 40, dtype=torch.long)
+    want[:, 20:] = 1
+    torch.testing.assert_close(after, want)
+
+
+def test_refine_logits_returns_log_marginals_and_refuses_an_unknown_mode():
+    logits, rgb = torch.randn(2, 3, 16, 24), torch.rand(2, 3, 16, 24) * 255
+    refined = refine_logits(logits, rgb)
+    assert refined.shape == logits.shape
+    torch.testing.assert_close(refined.exp().sum(1), torch.ones(2, 16, 24))
+    torch.testing.assert_close(refined[1].exp(), dense_crf(logits[1], rgb[1]))
+    assert refine_logits(logits, rgb, "none") is logits
+    with pytest.raises(ValueError, match="refinement 'bilateral' is not one of none, crf"):
+        refine_logits(logits, rgb, "bilateral")
+    with pytest.raises(ValueError, match=r"the image is \(16, 20\) but the logits are \(16, 24\)"):
+        dense_crf(logits[0], rgb[0, :, :, :20])
+
+
+def test_rgb_from_normalised_undoes_the_input_normalisation():
+    array = np.random.default_rng(0).integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    rgb = rgb_from_normalised(image_to_tensor(array, mean, std)[None], mean, std)[0]
+    torch.testing.assert_close(rgb, torch.from_numpy(array).permute(2, 0, 1).float(), atol=1e-3, rtol=0)
+
+
+def test_a_segmenter_with_refine_crf_labels_as_the_crf_of_its_logits():
+    plain = segnet.load(precision="fp32", tta="none", size=(48, 64))
+    refined = segnet.load(precision="fp32", tta="none", size=(48, 64), refine="crf")
+    assert "refine=crf" in repr(refined)
+    image = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    batch = image_to_tensor(image, plain.mean, plain.std)[None]
+    want = refine_logits(plain.logits(batch), rgb_from_normalised(batch, plain.mean, plain.std)).argmax(1)[0]
+    np.testing.assert_array_equal(refined.label(image), want.numpy())
+    with pytest.raises(ValueError, match="refinement 'blur' is not one of auto, none, crf"):
+        Segmenter.load(precision="fp32", tta="none", size=(48, 64), refine="blur")
+
+
+@pytest.mark.parametrize("tta, runs", [("multiscale", "crf"), ("multiscale:0.5,1", "crf"), ("flip", "none"),
+                                       ("none", "none")])
+def test_auto_refines_with_multiscale_tta_only(tta, runs):
+    assert resolve_refine("auto", tta) == runs
+    assert resolve_refine("none", tta) == "none" and resolve_refine("crf", tta) == "crf"
+
+
+def test_the_default_segmenter_refines_when_it_runs_multiscale():
+    assert segnet.load(precision="fp32", size=(48, 64)).refine == "crf"  # tta auto: multiscale
+    assert segnet.load(precision="fp32", size=(48, 64), tta="flip").refine == "none"
