@@ -58,6 +58,7 @@ STOP = ("engine/test_stop_signal.py",)
 SCORE = ("engine/test_evaluate_predictions.py", "engine/test_reports.py")
 PRIOR = ("engine/test_prior_shift.py",)
 SOUP = ("engine/test_soup.py",)
+REFINE = ("inference/test_refine.py", "engine/test_evaluate_refine.py")
 STARTUP = ("cli/test_cli_startup.py",)
 
 MUTANTS = [
@@ -289,6 +290,17 @@ MUTANTS = [
     Mutant("soup", "soup.py", '_SAME_MEANING = ("model", "classes", "normalization", "size")',
            '_SAME_MEANING = ("model", "classes", "normalization")', SOUP,
            "parts trained at different working sizes are averaged without a word"),
+    # --- dense CRF refinement --------------------------------------------------------------------------
+    Mutant("refine", "refine.py", "return (sliced[:, :channels] / sliced[:, channels:].clamp_min(1e-6))",
+           "return (sliced[:, :channels] / 8.0)", REFINE,
+           "the appearance filter is not normalised: its weight depends on how many pixels share a cell"),
+    Mutant("refine", "refine.py", "marginals = (logits + messages).softmax(0)", "marginals = (logits - messages).softmax(0)",
+           REFINE, "the pairwise term rewards disagreeing with look-alike pixels (the Potts sign flipped)"),
+    Mutant("refine", "refine.py", 'return "crf" if tta.partition(":")[0] == "multiscale" else "none"',
+           'return "crf" if tta == "multiscale" else "none"', REFINE,
+           "auto forgets multiscale with the scales listed"),
+    Mutant("refine", "engine/evaluate.py", "            logits = refine_logits(logits, rgb_from_normalised(images.to(device), *normalization), refine)\n",
+           "", REFINE, "evaluate --refine crf scores the unrefined labels"),
     Mutant("startup", "cli/predict_cmd.py", "from ..tta import DEFAULT_TTA\n", "from ..inference import DEFAULT_TTA\n",
            STARTUP, "parsing predict's options loads torch"),
 ]
