@@ -96,13 +96,19 @@ def _tta_setting(text: str) -> str:
 def add_refine_argument(parser, default: str) -> None:
     parser.add_argument("--refine", default=default, choices=["auto", "none", "crf"],
                         help="crf: a dense CRF on the logits moves labels to the image's edges (held-out drive: "
-                        "+0.7 mIoU, +4.7 BF over multiscale; 0.6 s per 360x480 image on 2 cores); auto: crf with "
+                        "+0.75 mIoU, +4.8 BF over int8 multiscale; 0.3-0.6 s per 360x480 image on 2 cores); auto: crf with "
                         f"multiscale TTA, else none (default {default})")
 
 
-def what_runs(model: str, size: tuple[int, int] | None, precision: str, tta: str, unit: str = "image") -> str:
-    """One line for before the wait: the model, its size and precision, and what the TTA setting
-    multiplies the work by (multiscale's ten passes are most of predict's time per image)."""
+def what_runs(model: str, size: tuple[int, int] | None, precision: str, tta: str, unit: str = "image",
+              refine: str = "none") -> str:
+    """One line for before the wait: the model, its size and precision, what the TTA setting
+    multiplies the work by (multiscale's ten passes are most of predict's time per image), and the
+    refinement when one runs."""
+    return _passes_line(model, size, precision, tta, unit) + (f"; --refine {refine}" if refine != "none" else "")
+
+
+def _passes_line(model: str, size: tuple[int, int] | None, precision: str, tta: str, unit: str) -> str:
     where = f"each {unit}'s own size" if size is None else f"{size[0]}x{size[1]}"
     line = f"{model} at {where}, {precision}, --tta {tta}"
     passes, compute = tta_cost(size, tta)

@@ -101,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = loaded.model if args.no_optimize else prepare_for_inference(
             loaded.model, precision, device=device, int8_ranges=loaded.int8_ranges)
-    print(what_runs(loaded.spec.name, size, precision, tta)
-          + (f"; --refine {refine}" if refine != "none" else ""), flush=True)
+    print(what_runs(loaded.spec.name, size, precision, tta, refine=refine), flush=True)
     collector = SampleCollector(evenly_spaced(args.sample_images, len(dataset)), loaded.mean, loaded.std)
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not (args.no_optimize or exported),
                             batch_size=args.batch_size,

@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = writable_dir(args.output if args.output else next_free_dir("runs", "predict"), "--output")
     progress = not args.no_progress
     print(what_runs(segmenter.spec.name, segmenter.size, segmenter.precision, segmenter.tta,
-                    unit="frame" if sources.video is not None else "image")
-          + (f"; --refine {segmenter.refine}" if segmenter.refine != "none" else ""), flush=True)
+                    unit="frame" if sources.video is not None else "image", refine=segmenter.refine), flush=True)
 
     if sources.video is not None:
         if args.samples:
