@@ -248,11 +248,9 @@ class Segmenter:
         """Float32 logits (N, K, H, W) for a normalised batch at the batch's own size (with ``refine``
         "crf", the dense CRF's log-marginals, which argmax and softmax read the same way)."""
         height, width = batch.shape[-2:]
+        batch = batch.to(self.device)
         try:
-            logits = logits_at_size(self.model, batch.to(self.device), self.size, self.amp, tta=self.tta)
-            if self.refine == "none":
-                return logits
-            return refine_logits(logits, rgb_from_normalised(batch.to(self.device), self.mean, self.std), self.refine)
+            logits = logits_at_size(self.model, batch, self.size, self.amp, tta=self.tta)
         except (RuntimeError, ValueError) as error:
             if self.size is None:  # native size: the image itself may be too small for the model's pooling
                 reason = str(error).splitlines()[0]
@@ -260,6 +258,9 @@ class Segmenter:
                 raise ValueError(f"a {height}x{width} image is too small for model '{self.spec.name}' at its "
                                  f"own size ({needs}); give a working size") from None
             raise
+        if self.refine == "none":
+            return logits
+        return refine_logits(logits, rgb_from_normalised(batch, self.mean, self.std), self.refine)
 
     def label(self, image: "Image.Image | np.ndarray | Tensor") -> np.ndarray:
         """HxW uint8 class indices of one in-memory image, at the image's size."""
