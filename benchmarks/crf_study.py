@@ -12,7 +12,10 @@ each half of the drive too, so that a setting chosen on one half can be checked 
         --holdout 0006R0 --tta none --settings "3,40,13,1,5;6,40,13,1,5"
 
 A setting is ``appearance weight, spatial sigma (px), colour sigma (0-255), smoothness weight,
-iterations``; the smoothness kernel's sigma is 3 px. ``--cache FILE.npz`` keeps the logits, images
+iterations``; the smoothness kernel's sigma is 3 px. ``--alphas 0.1,0.2,0.3`` scores every setting at
+each of those class prior shifts too (`segnet shift-prior`), for weights that carry a shift: the
+shift is a constant per class and the TTA averages logits, so the logits of another alpha are the
+cached ones plus the difference of the offsets, exactly. ``--cache FILE.npz`` keeps the logits, images
 and labels of a first run and reuses them (the multiscale logits of 101 frames take 17 minutes on 2
 cores; 450 MB in float16).
 """
@@ -32,6 +35,7 @@ from segnet.checkpoint import load_model
 from segnet.data import build_dataset, eval_transform, select_sequences
 from segnet.inference import logits_at_size
 from segnet.metrics import BoundaryF1Meter, metrics_from_confusion
+from segnet.prior import prior_offsets
 from segnet.refine import CrfSetting, dense_crf
 
 
@@ -61,6 +65,23 @@ def held_out_logits(args: argparse.Namespace, loaded) -> tuple[np.ndarray, np.nd
     return result
 
 
+def worst_class(row: dict) -> str:
+    """The two lowest per-class IoUs of a row, named (the target wants none under 10)."""
+    lowest = sorted(row["per_class_iou"].items(), key=lambda item: item[1])[:2]
+    return ", ".join(f"{name} {iou:.1f}" for name, iou in lowest)
+
+
+def alpha_offsets(weights: str, alphas: str | None) -> list[tuple[float | None, torch.Tensor | None]]:
+    """(alpha, logit offsets to add to the cached logits) for each of ``alphas``; [(None, None)] without."""
+    if not alphas:
+        return [(None, None)]
+    shift = torch.load(weights, map_location="cpu", weights_only=False).get("prior_shift")
+    if shift is None:
+        raise SystemExit(f"{weights}: --alphas needs weights from `segnet shift-prior` (they record the class weights)")
+    applied = torch.tensor(shift["offsets"], dtype=torch.float32)
+    return [(float(a), prior_offsets(shift["class_weights"], float(a)) - applied) for a in alphas.split(",") if a]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", required=True)
@@ -70,6 +91,8 @@ def main() -> None:
     parser.add_argument("--tta", default="none")
     parser.add_argument("--settings", default="3,40,13,1,5",
                         help="';'-separated appearance,spatial_sigma,colour_sigma,smoothness,iterations")
+    parser.add_argument("--alphas", help="','-separated class prior shifts to score each setting at (weights "
+                        "from `segnet shift-prior`; default: the weights' own)")
     parser.add_argument("--no-bf", action="store_true", help="skip boundary F1 (the slowest score)")
     parser.add_argument("--limit", type=int, default=0, help="first N held-out frames only (0 = all)")
     parser.add_argument("--cache", help="npz of logits, images and labels: written by a first run, read by later ones")
@@ -79,17 +102,20 @@ def main() -> None:
     settings = [None] + [tuple(float(v) for v in text.split(",")) for text in args.settings.split(";") if text]
 
     loaded = load_model(args.weights)
+    shifts = alpha_offsets(args.weights, args.alphas)
     num_classes, ignore = loaded.classes.num_classes, loaded.classes.ignore_index
     logits, images, labels = held_out_logits(args, loaded)
     count, half = len(logits), len(logits) // 2
     rows = []
-    print(f"{'setting':>28} {'G':>6} {'C':>6} {'mIoU':>6} {'BF':>6} | {'1st half':>8} {'2nd half':>8} {'s/frame':>7}")
-    for setting in settings:
+    print(f"{'setting':>28} {'G':>6} {'C':>6} {'mIoU':>6} {'BF':>6} | {'1st half':>8} {'2nd half':>8} {'s/frame':>7}  lowest classes")
+    for (alpha, offsets), setting in [(shift, setting) for shift in shifts for setting in settings]:
         confusion = np.zeros((2, num_classes, num_classes), dtype=np.int64)
         boundary = None if args.no_bf else BoundaryF1Meter(num_classes, ignore)
         start = time.perf_counter()
         for index in range(count):
             scores = torch.from_numpy(logits[index]).float()
+            if offsets is not None:
+                scores += offsets.view(-1, 1, 1)
             if setting is not None:
                 appearance, spatial, colour, smoothness, iterations = setting
                 crf = CrfSetting(appearance, spatial, colour, smoothness, iterations=int(iterations))
@@ -106,12 +132,14 @@ def main() -> None:
         first, second = (metrics_from_confusion(confusion[part]) for part in (0, 1))
         bf = boundary.compute() if boundary is not None else float("nan")
         name = "none" if setting is None else ",".join(f"{v:g}" for v in setting)
-        rows.append({"setting": name, "global_accuracy": whole["global_accuracy"], "class_accuracy": whole["class_accuracy"],
+        if alpha is not None:
+            name = f"alpha {alpha:g}: {name}"
+        rows.append({"setting": name, "alpha": alpha, "global_accuracy": whole["global_accuracy"], "class_accuracy": whole["class_accuracy"],
                      "miou": whole["miou"], "bf": bf, "miou_first_half": first["miou"], "miou_second_half": second["miou"],
                      "seconds_per_frame": seconds,
                      "per_class_iou": {n: row["iou"] for n, row in zip(loaded.classes.names, whole["per_class"])}})
         print(f"{name:>28} {whole['global_accuracy']:>6.2f} {whole['class_accuracy']:>6.2f} {whole['miou']:>6.2f} "
-              f"{bf:>6.2f} | {first['miou']:>8.2f} {second['miou']:>8.2f} {seconds:>7.2f}", flush=True)
+              f"{bf:>6.2f} | {first['miou']:>8.2f} {second['miou']:>8.2f} {seconds:>7.2f}  {worst_class(rows[-1])}", flush=True)
     if args.output:
         with open(args.output, "w") as handle:
             json.dump({"weights": args.weights, "holdout": args.holdout, "tta": args.tta,
