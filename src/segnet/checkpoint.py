@@ -66,6 +66,7 @@ class LoadedModel:
     exported_precision: str | None = None  # an exported file's own precision (fp32, int8); None: a checkpoint
     fixed_size: bool = False  # a static export: runs at ``size`` only
     prior_shift_alpha: float | None = None  # `segnet shift-prior`'s alpha, when the class prior was shifted
+    prior_offsets: tuple[float, ...] | None = None  # the logit offsets that shift added, one per class
 
 
 # What only `--resume` reads (segnet.engine.trainer writes them into last.pt): an inference
@@ -172,8 +173,9 @@ def load_model(
         raise CheckpointError(f"{path}: unusable classes or normalisation entry ({error})") from None
     if len(mean) != len(std) or not all(v > 0 for v in std):
         raise CheckpointError(f"{path}: normalisation needs one positive std per mean, got mean {mean}, std {std}")
+    alpha, offsets = _checked_prior_shift(data.get("prior_shift"), classes.num_classes, path)
     return LoadedModel(model, spec, classes, mean, std, size, str(path), ranges,
-                       prior_shift_alpha=_checked_prior_shift(data.get("prior_shift"), path))
+                       prior_shift_alpha=alpha, prior_offsets=offsets)
 
 
 def _checked_size(value: Any, path: str | Path) -> tuple[int, int] | None:
@@ -188,17 +190,28 @@ def _checked_size(value: Any, path: str | Path) -> tuple[int, int] | None:
     return height, width
 
 
-def _checked_prior_shift(value: Any, path: str | Path) -> float | None:
-    """The alpha of a `segnet shift-prior` record, or None for a checkpoint without one."""
+def _checked_prior_shift(value: Any, num_classes: int,
+                         path: str | Path) -> tuple[float | None, tuple[float, ...] | None]:
+    """The alpha and logit offsets of a `segnet shift-prior` record, (None, None) for a checkpoint without
+    one; offsets None for a record without them."""
     if value is None:
-        return None
+        return None, None
     try:
         alpha = float(value["alpha"])
     except (KeyError, TypeError, ValueError):
         raise CheckpointError(f"{path}: prior_shift entry {value!r} has no alpha; re-run segnet shift-prior") from None
     if not 0 <= alpha <= 1:
         raise CheckpointError(f"{path}: prior_shift alpha {alpha} is not from 0 to 1; re-run segnet shift-prior")
-    return alpha
+    if value.get("offsets") is None:
+        return alpha, None
+    try:
+        offsets = tuple(float(v) for v in value["offsets"])
+    except (TypeError, ValueError):
+        offsets = ()
+    if len(offsets) != num_classes or not all(math.isfinite(v) for v in offsets):
+        raise CheckpointError(f"{path}: prior_shift offsets must be {num_classes} finite numbers (one per class), "
+                              f"got {len(offsets)}; re-run segnet shift-prior")
+    return alpha, offsets
 
 
 def _checked_ranges(value: Any, path: str | Path) -> dict[str, tuple[float, float]] | None:

@@ -501,4 +501,6 @@ def checkpoint_metadata(loaded: LoadedModel) -> dict[str, str]:
         meta["segnet.training_size"] = f"{loaded.size[0]}x{loaded.size[1]}"
     if loaded.prior_shift_alpha is not None:  # already in the weights; recorded for provenance
         meta["segnet.prior_shift_alpha"] = f"{loaded.prior_shift_alpha:g}"
+    if loaded.prior_offsets is not None:  # so a CRF after the export can take part of the shift back
+        meta["segnet.prior_offsets"] = json.dumps(list(loaded.prior_offsets))
     return meta

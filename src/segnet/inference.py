@@ -23,7 +23,7 @@ from .backends import check_exported_device, load_any, prepare_for_inference
 from .optimize import resolve_precision
 from .results import Result, blend
 from .sources import collect_sources
-from .refine import refine_logits, resolve_refine, rgb_from_normalised
+from .refine import crf_prior_adjustment, refine_logits, resolve_refine, rgb_from_normalised
 from .tta import DEFAULT_TTA, resolve_tta, tta_sizes
 from .weights import resolve_weights
 
@@ -202,6 +202,7 @@ class Segmenter:
         self.spec = loaded.spec
         self.classes = loaded.classes
         self.mean, self.std = loaded.mean, loaded.std
+        self._prior_adjustment = crf_prior_adjustment(loaded.prior_shift_alpha, loaded.prior_offsets)
         self.size = size if size is not None else loaded.size
         self.amp = amp
         self.weights_path = loaded.path
@@ -260,7 +261,8 @@ class Segmenter:
             raise
         if self.refine == "none":
             return logits
-        return refine_logits(logits, rgb_from_normalised(batch, self.mean, self.std), self.refine)
+        return refine_logits(logits, rgb_from_normalised(batch, self.mean, self.std), self.refine,
+                             prior_adjustment=self._prior_adjustment)
 
     def label(self, image: "Image.Image | np.ndarray | Tensor") -> np.ndarray:
         """HxW uint8 class indices of one in-memory image, at the image's size."""

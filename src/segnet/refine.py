@@ -7,6 +7,11 @@ over position alone (smoothness), moves labels back to the edges. On the held-ou
 over v8's twin in float32 + multiscale TTA, the default setting bought +0.7 mIoU and +4.7 BF for
 0.6 s per 360x480 frame on 2 CPU cores (docs/recipe_study.md, ``benchmarks/crf_study.py``).
 
+The CRF's Potts terms lean towards large, frequent regions, which is what `segnet shift-prior`
+does too: on a shifted model (v8: alpha 0.3) the CRF starts from logits whose shift is scaled down to
+``CrfSetting.prior_alpha`` (0.15). On 0006R0 that bought +0.15 mIoU, +1.2 C and +1.9 SignSymbol IoU
+over the CRF on the model's own shift, for -0.4 BF; paths without the CRF keep the model's shift.
+
 The appearance kernel is a normalised bilateral filter on a grid over (y, x, r, g, b) that keeps
 only the cells pixels fall in: nearest-cell splat, a [1, 2, 1] blur along each axis between
 occupied neighbours, then slice. An approximation of the Gaussian, linear in the pixel count.
@@ -14,6 +19,7 @@ occupied neighbours, then slice. An approximation of the Gaussian, linear in the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -44,6 +50,21 @@ class CrfSetting:
     smoothness: float = 1.0
     smoothness_sigma: float = 3.0
     iterations: int = 5
+    prior_alpha: float | None = 0.15  # the class prior shift the unary term carries; None: the model's own
+
+
+def crf_prior_adjustment(model_alpha: float | None, model_offsets: Sequence[float] | None,
+                         setting: CrfSetting = CrfSetting()) -> Tensor | None:
+    """Per-class offsets to add to a shifted model's logits so that the CRF sees ``setting.prior_alpha``'s
+    shift instead of the model's: the shift is linear in alpha (``-alpha * log w_c``), so the model's own
+    offsets, scaled. None when there is nothing to change (no shift recorded, or the same alpha)."""
+    if setting.prior_alpha is None or not model_alpha or model_offsets is None:
+        return None
+    if not 0 <= setting.prior_alpha <= 1:
+        raise ValueError(f"CRF prior_alpha {setting.prior_alpha} is not from 0 to 1")
+    if setting.prior_alpha == model_alpha:
+        return None
+    return torch.tensor(model_offsets, dtype=torch.float32) * (setting.prior_alpha / model_alpha - 1)
 
 
 class OccupiedGrid:
@@ -112,13 +133,17 @@ def dense_crf(logits: Tensor, rgb: Tensor, setting: CrfSetting = CrfSetting()) -
     return marginals
 
 
-def refine_logits(logits: Tensor, rgb: Tensor, mode: str = "crf", setting: CrfSetting = CrfSetting()) -> Tensor:
+def refine_logits(logits: Tensor, rgb: Tensor, mode: str = "crf", setting: CrfSetting = CrfSetting(),
+                  prior_adjustment: Tensor | None = None) -> Tensor:
     """N x C x H x W logits refined image by image against N x 3 x H x W RGB (0-255); ``mode`` "none"
-    returns them unchanged. The result is log-marginals: argmax and softmax read them as logits."""
+    returns them unchanged. ``prior_adjustment`` (from :func:`crf_prior_adjustment`) is added to every
+    pixel's logits first. The result is log-marginals: argmax and softmax read them as logits."""
     if mode not in REFINE_MODES:
         raise ValueError(f"refinement '{mode}' is not one of {', '.join(REFINE_MODES)}")
     if mode == "none":
         return logits
+    if prior_adjustment is not None:
+        logits = logits + prior_adjustment.to(logits.device).view(1, -1, 1, 1)
     refined = [dense_crf(scores.float(), image, setting).clamp_min(1e-12).log() for scores, image in zip(logits, rgb)]
     return torch.stack(refined)
 

@@ -187,6 +187,8 @@ def load_exported(path: str | Path, backend: str | None = None, threads: int | N
         batch = None if dynamic else int(meta.get("segnet.batch", "1"))
         shift = meta.get("segnet.prior_shift_alpha")
         prior_shift_alpha = None if shift is None else float(shift)
+        offsets = meta.get("segnet.prior_offsets")
+        prior_offsets = None if offsets is None else tuple(float(v) for v in json.loads(offsets))
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: unusable segnet metadata ({error})") from None
     if not all(math.isfinite(v) and v > 0 for v in std):
@@ -199,4 +201,4 @@ def load_exported(path: str | Path, backend: str | None = None, threads: int | N
         model = Pt2Model(path)
     return LoadedModel(model.eval(), spec, classes, mean, std, size, str(path), backend=backend,
                        exported_precision=meta.get("segnet.precision", "fp32"), fixed_size=not dynamic,
-                       prior_shift_alpha=prior_shift_alpha)
+                       prior_shift_alpha=prior_shift_alpha, prior_offsets=prior_offsets)

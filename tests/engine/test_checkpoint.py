@@ -81,6 +81,9 @@ def _handcrafted(tmp_path, **changes):
     ({"prior_shift": {"offsets": [0.1]}}, "prior_shift entry {'offsets': [0.1]} has no alpha"),
     ({"prior_shift": 0.3}, "prior_shift entry 0.3 has no alpha"),
     ({"prior_shift": {"alpha": float("nan")}}, "prior_shift alpha nan is not from 0 to 1"),
+    ({"prior_shift": {"alpha": 0.3, "offsets": [0.1, 0.2]}}, "prior_shift offsets must be 11 finite numbers"),
+    ({"prior_shift": {"alpha": 0.3, "offsets": [float("nan")] * 11}}, "prior_shift offsets must be 11 finite"),
+    ({"prior_shift": {"alpha": 0.3, "offsets": "x"}}, "prior_shift offsets must be 11 finite numbers"),
 ])
 def test_handcrafted_checkpoints_are_one_clear_error(tmp_path, changes, message):
     path = _handcrafted(tmp_path, **changes)

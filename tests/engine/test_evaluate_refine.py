@@ -12,6 +12,7 @@ from segnet.checkpoint import load_model
 from segnet.cli.main import main
 from segnet.data import build_dataset, eval_transform
 from segnet.inference import logits_at_size
+from segnet.prior import prior_offsets
 from segnet.weights import resolve_weights
 from segnet.refine import refine_logits, rgb_from_normalised
 
@@ -23,15 +24,19 @@ def test_evaluate_refine_crf_saves_the_refined_labels(tiny_camvid, tmp_path, cap
                  "--refine", "crf", "--no-progress", "--no-bf", "--sample-images", "0", "--output", str(out),
                  "--save-predictions", str(preds), "--no-optimize"]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("; --refine crf")
-    assert json.loads((out / "metrics.json").read_text())["refine"] == "crf"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["refine"] == "crf" and metrics["prior_shift_alpha"] == 0.3 and metrics["crf_prior_alpha"] == 0.15
     loaded = load_model(shipped)
+    # the model is shifted at 0.3; the CRF starts from its logits at 0.15, from the class weights it records
+    record = torch.load(shipped, map_location="cpu", weights_only=False)["prior_shift"]
+    adjustment = (prior_offsets(record["class_weights"], 0.15) - torch.tensor(record["offsets"])).view(1, -1, 1, 1)
     dataset = build_dataset("camvid", str(tiny_camvid), "val", eval_transform(None), 0)
     changed = 0
     with torch.no_grad():
         for index in range(len(dataset)):
             image, _ = dataset[index]
             logits = logits_at_size(loaded.model.eval(), image[None], (48, 64))
-            want = refine_logits(logits, rgb_from_normalised(image[None], loaded.mean, loaded.std)).argmax(1)[0]
+            want = refine_logits(logits + adjustment, rgb_from_normalised(image[None], loaded.mean, loaded.std)).argmax(1)[0]
             saved = np.array(Image.open(preds / f"{dataset.files[index][0].stem}.png"))
             np.testing.assert_array_equal(saved, want.numpy())
             changed += int((want != logits.argmax(1)[0]).sum())

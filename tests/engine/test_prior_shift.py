@@ -168,9 +168,12 @@ def test_the_shift_is_recorded_through_evaluate_and_an_onnx_export(tiny_camvid, 
     assert load_model(run / "last.pt").prior_shift_alpha is None
     loaded = load_model(shifted)
     assert loaded.prior_shift_alpha == 0.25
+    recorded = torch.load(shifted, map_location="cpu", weights_only=False)["prior_shift"]
+    torch.testing.assert_close(torch.tensor(loaded.prior_offsets), prior_offsets(recorded["class_weights"], 0.25))
 
     onnx_path = export_onnx(loaded.model, tmp_path / "shifted.onnx", (48, 64), metadata=checkpoint_metadata(loaded))
     assert load_exported(onnx_path).prior_shift_alpha == 0.25
+    assert load_exported(onnx_path).prior_offsets == loaded.prior_offsets  # a CRF after the export can use them
 
     out = tmp_path / "eval"
     assert main(["evaluate", "--weights", str(shifted), "--data-root", str(tiny_camvid), "--split", "val",

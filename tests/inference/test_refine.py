@@ -9,7 +9,17 @@ import torch
 
 import segnet
 from segnet.inference import Segmenter, image_to_tensor
-from segnet.refine import CrfSetting, OccupiedGrid, dense_crf, refine_logits, resolve_refine, rgb_from_normalised
+from segnet.prior import prior_offsets
+from segnet.refine import (CrfSetting, OccupiedGrid, crf_prior_adjustment, dense_crf, refine_logits, resolve_refine,
+                           rgb_from_normalised)
+from segnet.weights import resolve_weights
+
+
+def shipped_adjustment_to(alpha: float) -> torch.Tensor:
+    """What moves the shipped model's logits from its recorded prior shift to ``alpha``'s, computed from
+    the class weights it records (not from the offsets that crf_prior_adjustment scales)."""
+    record = torch.load(resolve_weights(None), map_location="cpu", weights_only=False)["prior_shift"]
+    return prior_offsets(record["class_weights"], alpha) - torch.tensor(record["offsets"])
 
 
 def _two_halves(height: int = 24, width: int = 40, edge: int = 20) -> torch.Tensor:
@@ -84,7 +94,9 @@ def test_a_segmenter_with_refine_crf_labels_as_the_crf_of_its_logits():
     assert "refine=crf" in repr(refined)
     image = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     batch = image_to_tensor(image, plain.mean, plain.std)[None]
-    want = refine_logits(plain.logits(batch), rgb_from_normalised(batch, plain.mean, plain.std)).argmax(1)[0]
+    # the shipped model is shifted at 0.3: the CRF starts from its logits at the CRF's own 0.15
+    shifted = plain.logits(batch) + shipped_adjustment_to(0.15).view(1, -1, 1, 1)
+    want = refine_logits(shifted, rgb_from_normalised(batch, plain.mean, plain.std)).argmax(1)[0]
     np.testing.assert_array_equal(refined.label(image), want.numpy())
     with pytest.raises(ValueError, match="refinement 'blur' is not one of auto, none, crf"):
         Segmenter.load(precision="fp32", tta="none", size=(48, 64), refine="blur")
@@ -100,3 +112,27 @@ def test_auto_refines_with_multiscale_tta_only(tta, runs):
 def test_the_default_segmenter_refines_when_it_runs_multiscale():
     assert segnet.load(precision="fp32", size=(48, 64)).refine == "crf"  # tta auto: multiscale
     assert segnet.load(precision="fp32", size=(48, 64), tta="flip").refine == "none"
+
+
+def test_the_crf_takes_a_shifted_models_prior_to_its_own_alpha():
+    weights = [0.3, 5.0, 1.0, 0.0, 2.5]
+    model_offsets = prior_offsets(weights, 0.3)
+    adjustment = crf_prior_adjustment(0.3, model_offsets.tolist())
+    torch.testing.assert_close(model_offsets + adjustment, prior_offsets(weights, 0.15))
+    torch.testing.assert_close(model_offsets + crf_prior_adjustment(0.3, model_offsets.tolist(), CrfSetting(prior_alpha=0)),
+                               torch.zeros(5))  # 0: the weighting as trained
+    assert crf_prior_adjustment(None, None) is None  # a model never shifted keeps its logits
+    assert crf_prior_adjustment(0.0, [0.0] * 5) is None
+    assert crf_prior_adjustment(0.15, prior_offsets(weights, 0.15).tolist()) is None  # already there
+    assert crf_prior_adjustment(0.3, model_offsets.tolist(), CrfSetting(prior_alpha=None)) is None
+    with pytest.raises(ValueError, match="CRF prior_alpha 1.5 is not from 0 to 1"):
+        crf_prior_adjustment(0.3, model_offsets.tolist(), CrfSetting(prior_alpha=1.5))
+
+
+def test_refine_logits_adds_the_prior_adjustment_before_the_crf():
+    logits = torch.randn(2, 3, 12, 16, generator=torch.Generator().manual_seed(3))
+    rgb = torch.rand(2, 3, 12, 16, generator=torch.Generator().manual_seed(4)) * 255
+    adjustment = torch.tensor([2.0, -1.0, 0.5])
+    want = refine_logits(logits + adjustment.view(1, 3, 1, 1), rgb)
+    torch.testing.assert_close(refine_logits(logits, rgb, prior_adjustment=adjustment), want)
+    assert refine_logits(logits, rgb, "none", prior_adjustment=adjustment) is logits  # no CRF, no change

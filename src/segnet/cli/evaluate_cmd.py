@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine import evaluate_model
     from ..engine.samples import SampleCollector
     from ..optimize import resolve_precision
-    from ..refine import resolve_refine
+    from ..refine import CrfSetting, crf_prior_adjustment, resolve_refine
 
     output = writable_dir(args.output if args.output else Path("runs") / "evaluate", "--output")
     if args.save_predictions:
@@ -102,15 +102,19 @@ def run(args: argparse.Namespace) -> int:
         model = loaded.model if args.no_optimize else prepare_for_inference(
             loaded.model, precision, device=device, int8_ranges=loaded.int8_ranges)
     print(what_runs(loaded.spec.name, size, precision, tta, refine=refine), flush=True)
+    adjustment = crf_prior_adjustment(loaded.prior_shift_alpha, loaded.prior_offsets) if refine == "crf" else None
     collector = SampleCollector(evenly_spaced(args.sample_images, len(dataset)), loaded.mean, loaded.std)
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not (args.no_optimize or exported),
                             batch_size=args.batch_size,
                             workers=args.workers, compute_bf=not args.no_bf,
                             save_predictions=args.save_predictions, progress=not args.no_progress, tta=tta,
-                            on_prediction=collector, refine=refine, normalization=(loaded.mean, loaded.std))
+                            on_prediction=collector, refine=refine, normalization=(loaded.mean, loaded.std),
+                            prior_adjustment=adjustment)
     result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=tta, refine=refine,
                   backend=loaded.backend, precision=precision,
-                  size=list(size) if size else None, prior_shift_alpha=loaded.prior_shift_alpha)
+                  size=list(size) if size else None, prior_shift_alpha=loaded.prior_shift_alpha,
+                  crf_prior_alpha=None if refine == "none" else
+                  CrfSetting().prior_alpha if adjustment is not None else loaded.prior_shift_alpha)
     _write_outputs(result, dataset, collector, output)
     return 0
 

@@ -89,6 +89,7 @@ def evaluate_model(
     on_prediction: Callable[[int, Tensor, Tensor, Tensor], None] | None = None,
     refine: str = "none",
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+    prior_adjustment: Tensor | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` on ``dataset`` at the labels' own resolution (metrics in percent).
 
@@ -96,7 +97,8 @@ def evaluate_model(
     ``size`` for the model and the logits brought back, as users will run it. ``per_sequence``
     holds the same figures for each recording (file-name prefix) when there are several.
     ``on_prediction(index, image, label, prediction)`` sees each image as it is scored. ``refine``
-    "crf" refines the logits with a dense CRF against the images (``normalization``: their mean and std).
+    "crf" refines the logits with a dense CRF against the images (``normalization``: their mean and std),
+    after adding ``prior_adjustment`` (``segnet.refine.crf_prior_adjustment``) to them.
     """
     if refine != "none" and normalization is None:
         raise ValueError("refine needs the images' normalization (mean, std) to see their colours")
@@ -111,7 +113,8 @@ def evaluate_model(
     for images, labels in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
         logits = logits_at_size(model, images.to(device), size, amp, channels_last, tta=tta)
         if refine != "none":
-            logits = refine_logits(logits, rgb_from_normalised(images.to(device), *normalization), refine)
+            logits = refine_logits(logits, rgb_from_normalised(images.to(device), *normalization), refine,
+                                   prior_adjustment=prior_adjustment)
         pred = logits.argmax(1).cpu()
         for one_image, one_pred, one_label in zip(images, pred, labels):
             if on_prediction is not None:
