@@ -302,10 +302,10 @@ MUTANTS = [
     Mutant("refine", "engine/evaluate.py", "            logits = refine_logits(logits, rgb_from_normalised(images.to(device), *normalization), refine,\n"
            "                                   prior_adjustment=prior_adjustment)\n",
            "", REFINE, "evaluate --refine crf scores the unrefined labels"),
-    Mutant("refine", "inference.py", "self._prior_adjustment = crf_prior_adjustment(loaded.prior_shift_alpha, loaded.prior_offsets)",
+    Mutant("refine", "inference.py", "self._prior_adjustment = crf_prior_adjustment(loaded.prior_offsets)",
            "self._prior_adjustment = None", REFINE, "a Segmenter's CRF starts from the model's own prior shift"),
-    Mutant("refine", "refine.py", "* (setting.prior_alpha / model_alpha - 1)", "* (model_alpha / setting.prior_alpha - 1)",
-           REFINE, "the CRF's prior shift is scaled the wrong way round"),
+    Mutant("refine", "refine.py", "* (setting.prior_share - 1)", "* (1 - setting.prior_share)",
+           REFINE, "the CRF's prior adjustment goes the wrong way (1.5 of the shift, not 0.5)"),
     Mutant("startup", "cli/predict_cmd.py", "from ..tta import DEFAULT_TTA\n", "from ..inference import DEFAULT_TTA\n",
            STARTUP, "parsing predict's options loads torch"),
 ]

@@ -202,7 +202,7 @@ class Segmenter:
         self.spec = loaded.spec
         self.classes = loaded.classes
         self.mean, self.std = loaded.mean, loaded.std
-        self._prior_adjustment = crf_prior_adjustment(loaded.prior_shift_alpha, loaded.prior_offsets)
+        self._prior_adjustment = crf_prior_adjustment(loaded.prior_offsets)
         self.size = size if size is not None else loaded.size
         self.amp = amp
         self.weights_path = loaded.path

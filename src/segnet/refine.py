@@ -8,9 +8,10 @@ over v8's twin in float32 + multiscale TTA, the default setting bought +0.7 mIoU
 0.6 s per 360x480 frame on 2 CPU cores (docs/recipe_study.md, ``benchmarks/crf_study.py``).
 
 The CRF's Potts terms lean towards large, frequent regions, which is what `segnet shift-prior`
-does too: on a shifted model (v8: alpha 0.3) the CRF starts from logits whose shift is scaled down to
-``CrfSetting.prior_alpha`` (0.15). On 0006R0 that bought +0.15 mIoU, +1.2 C and +1.9 SignSymbol IoU
-over the CRF on the model's own shift, for -0.4 BF; paths without the CRF keep the model's shift.
+does too: on a shifted model the CRF starts from logits that keep only ``CrfSetting.prior_share``
+(half) of the shift (v8: alpha 0.3 -> 0.15). On 0006R0 that bought +0.15 mIoU, +1.2 C and +1.9
+SignSymbol IoU over the CRF on v8's own shift, for -0.4 BF, and the same on a two-seed soup shifted
+at 0.2 (-> 0.1); paths without the CRF keep the model's shift.
 
 The appearance kernel is a normalised bilateral filter on a grid over (y, x, r, g, b) that keeps
 only the cells pixels fall in: nearest-cell splat, a [1, 2, 1] blur along each axis between
@@ -50,21 +51,18 @@ class CrfSetting:
     smoothness: float = 1.0
     smoothness_sigma: float = 3.0
     iterations: int = 5
-    prior_alpha: float | None = 0.15  # the class prior shift the unary term carries; None: the model's own
+    prior_share: float = 0.5  # of a shifted model's class prior shift, kept in the unary term (1: all of it)
 
 
-def crf_prior_adjustment(model_alpha: float | None, model_offsets: Sequence[float] | None,
-                         setting: CrfSetting = CrfSetting()) -> Tensor | None:
-    """Per-class offsets to add to a shifted model's logits so that the CRF sees ``setting.prior_alpha``'s
-    shift instead of the model's: the shift is linear in alpha (``-alpha * log w_c``), so the model's own
-    offsets, scaled. None when there is nothing to change (no shift recorded, or the same alpha)."""
-    if setting.prior_alpha is None or not model_alpha or model_offsets is None:
+def crf_prior_adjustment(model_offsets: Sequence[float] | None, setting: CrfSetting = CrfSetting()) -> Tensor | None:
+    """Per-class offsets to add to a shifted model's logits so that the CRF sees ``setting.prior_share``
+    of its shift: the shift is linear in alpha (``-alpha * log w_c``), so the model's own offsets,
+    scaled by ``prior_share - 1``. None when there is nothing to change (no shift recorded, share 1)."""
+    if not 0 <= setting.prior_share <= 1:
+        raise ValueError(f"CRF prior_share {setting.prior_share} is not from 0 to 1")
+    if model_offsets is None or setting.prior_share == 1:
         return None
-    if not 0 <= setting.prior_alpha <= 1:
-        raise ValueError(f"CRF prior_alpha {setting.prior_alpha} is not from 0 to 1")
-    if setting.prior_alpha == model_alpha:
-        return None
-    return torch.tensor(model_offsets, dtype=torch.float32) * (setting.prior_alpha / model_alpha - 1)
+    return torch.tensor(model_offsets, dtype=torch.float32) * (setting.prior_share - 1)
 
 
 class OccupiedGrid:

@@ -114,19 +114,18 @@ def test_the_default_segmenter_refines_when_it_runs_multiscale():
     assert segnet.load(precision="fp32", size=(48, 64), tta="flip").refine == "none"
 
 
-def test_the_crf_takes_a_shifted_models_prior_to_its_own_alpha():
+@pytest.mark.parametrize("alpha", [0.3, 0.2])
+def test_the_crf_keeps_half_of_a_shifted_models_prior_shift(alpha):
     weights = [0.3, 5.0, 1.0, 0.0, 2.5]
-    model_offsets = prior_offsets(weights, 0.3)
-    adjustment = crf_prior_adjustment(0.3, model_offsets.tolist())
-    torch.testing.assert_close(model_offsets + adjustment, prior_offsets(weights, 0.15))
-    torch.testing.assert_close(model_offsets + crf_prior_adjustment(0.3, model_offsets.tolist(), CrfSetting(prior_alpha=0)),
-                               torch.zeros(5))  # 0: the weighting as trained
-    assert crf_prior_adjustment(None, None) is None  # a model never shifted keeps its logits
-    assert crf_prior_adjustment(0.0, [0.0] * 5) is None
-    assert crf_prior_adjustment(0.15, prior_offsets(weights, 0.15).tolist()) is None  # already there
-    assert crf_prior_adjustment(0.3, model_offsets.tolist(), CrfSetting(prior_alpha=None)) is None
-    with pytest.raises(ValueError, match="CRF prior_alpha 1.5 is not from 0 to 1"):
-        crf_prior_adjustment(0.3, model_offsets.tolist(), CrfSetting(prior_alpha=1.5))
+    model_offsets = prior_offsets(weights, alpha)
+    adjustment = crf_prior_adjustment(model_offsets.tolist())
+    torch.testing.assert_close(model_offsets + adjustment, prior_offsets(weights, alpha / 2))
+    undone = crf_prior_adjustment(model_offsets.tolist(), CrfSetting(prior_share=0))
+    torch.testing.assert_close(model_offsets + undone, torch.zeros(5))  # share 0: the weighting as trained
+    assert crf_prior_adjustment(None) is None  # a model never shifted keeps its logits
+    assert crf_prior_adjustment(model_offsets.tolist(), CrfSetting(prior_share=1)) is None  # all of the shift
+    with pytest.raises(ValueError, match="CRF prior_share 1.5 is not from 0 to 1"):
+        crf_prior_adjustment(model_offsets.tolist(), CrfSetting(prior_share=1.5))
 
 
 def test_refine_logits_adds_the_prior_adjustment_before_the_crf():

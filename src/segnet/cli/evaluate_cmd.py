@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         model = loaded.model if args.no_optimize else prepare_for_inference(
             loaded.model, precision, device=device, int8_ranges=loaded.int8_ranges)
     print(what_runs(loaded.spec.name, size, precision, tta, refine=refine), flush=True)
-    adjustment = crf_prior_adjustment(loaded.prior_shift_alpha, loaded.prior_offsets) if refine == "crf" else None
+    adjustment = crf_prior_adjustment(loaded.prior_offsets) if refine == "crf" else None
     collector = SampleCollector(evenly_spaced(args.sample_images, len(dataset)), loaded.mean, loaded.std)
     result = evaluate_model(model, dataset, size, device, args.amp, channels_last=not (args.no_optimize or exported),
                             batch_size=args.batch_size,
@@ -113,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
     result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=tta, refine=refine,
                   backend=loaded.backend, precision=precision,
                   size=list(size) if size else None, prior_shift_alpha=loaded.prior_shift_alpha,
-                  crf_prior_alpha=None if refine == "none" else
-                  CrfSetting().prior_alpha if adjustment is not None else loaded.prior_shift_alpha)
+                  crf_prior_alpha=None if refine == "none" or loaded.prior_shift_alpha is None else
+                  loaded.prior_shift_alpha * (CrfSetting().prior_share if adjustment is not None else 1))
     _write_outputs(result, dataset, collector, output)
     return 0
 
