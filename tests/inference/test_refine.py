@@ -10,8 +10,8 @@ import torch
 import segnet
 from segnet.inference import Segmenter, image_to_tensor
 from segnet.prior import prior_offsets
-from segnet.refine import (CrfSetting, OccupiedGrid, crf_prior_adjustment, dense_crf, refine_logits, resolve_refine,
-                           rgb_from_normalised)
+from segnet.refine import (CrfSetting, OccupiedGrid, crf_prior_adjustment, dense_crf, gaussian_blur, refine_logits,
+                           resolve_refine, rgb_from_normalised)
 from segnet.weights import resolve_weights
 
 
@@ -135,3 +135,11 @@ def test_refine_logits_adds_the_prior_adjustment_before_the_crf():
     want = refine_logits(logits + adjustment.view(1, 3, 1, 1), rgb)
     torch.testing.assert_close(refine_logits(logits, rgb, prior_adjustment=adjustment), want)
     assert refine_logits(logits, rgb, "none", prior_adjustment=adjustment) is logits  # no CRF, no change
+
+
+@pytest.mark.parametrize("sigma", [2.0, 3.0])
+def test_the_smoothness_blur_is_scipys_gaussian_with_nearest_borders(sigma):
+    ndimage = pytest.importorskip("scipy.ndimage")
+    maps = torch.rand(3, 20, 30, generator=torch.Generator().manual_seed(5))
+    want = ndimage.gaussian_filter(maps.double().numpy(), sigma=(0, sigma, sigma), mode="nearest", truncate=2.0)
+    np.testing.assert_allclose(gaussian_blur(maps, sigma).numpy(), want, atol=1e-6)
