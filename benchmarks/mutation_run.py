@@ -296,9 +296,9 @@ MUTANTS = [
            "the appearance filter is not normalised: its weight depends on how many pixels share a cell"),
     Mutant("refine", "refine.py", "marginals = (logits + messages).softmax(0)", "marginals = (logits - messages).softmax(0)",
            REFINE, "the pairwise term rewards disagreeing with look-alike pixels (the Potts sign flipped)"),
-    Mutant("refine", "refine.py", 'return "crf" if tta.partition(":")[0] == "multiscale" else "none"',
+    Mutant("refine", "refine.py", 'return "none" if tta.partition(":")[0] == "none" else "crf"',
            'return "crf" if tta == "multiscale" else "none"', REFINE,
-           "auto forgets multiscale with the scales listed"),
+           "auto refines plain multiscale only (not its listed scales, not flip)"),
     Mutant("refine", "engine/evaluate.py", "            logits = refine_logits(logits, rgb_from_normalised(images.to(device), *normalization), refine,\n"
            "                                   prior_adjustment=prior_adjustment)\n",
            "", REFINE, "evaluate --refine crf scores the unrefined labels"),

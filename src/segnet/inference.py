@@ -393,6 +393,6 @@ def load(weights: str | Path | None = None, device: str | torch.device = "cpu",
     (.onnx, OpenVINO .xml, .pt2) runs in ONNX Runtime, OpenVINO or torch; ``backend`` picks another
     (an .onnx file also runs in "openvino"). ``refine``: "crf" sharpens the labels along the image's
     edges with a dense CRF on the logits (``segnet.refine``; 0.2 s per 360x480 image on 2 cores), "none"
-    leaves them, "auto" is crf with multiscale TTA and none otherwise.
+    leaves them, "auto" is crf with flip or multiscale TTA and none with one pass.
     """
     return Segmenter.load(weights, device, size, amp, precision, optimize, tta, backend, refine)

@@ -102,16 +102,17 @@ def test_a_segmenter_with_refine_crf_labels_as_the_crf_of_its_logits():
         Segmenter.load(precision="fp32", tta="none", size=(48, 64), refine="blur")
 
 
-@pytest.mark.parametrize("tta, runs", [("multiscale", "crf"), ("multiscale:0.5,1", "crf"), ("flip", "none"),
+@pytest.mark.parametrize("tta, runs", [("multiscale", "crf"), ("multiscale:0.5,1", "crf"), ("flip", "crf"),
                                        ("none", "none")])
-def test_auto_refines_with_multiscale_tta_only(tta, runs):
+def test_auto_refines_with_test_time_augmentation_only(tta, runs):
     assert resolve_refine("auto", tta) == runs
     assert resolve_refine("none", tta) == "none" and resolve_refine("crf", tta) == "crf"
 
 
-def test_the_default_segmenter_refines_when_it_runs_multiscale():
+def test_the_default_segmenter_refines_unless_it_runs_one_pass():
     assert segnet.load(precision="fp32", size=(48, 64)).refine == "crf"  # tta auto: multiscale
-    assert segnet.load(precision="fp32", size=(48, 64), tta="flip").refine == "none"
+    assert segnet.load(precision="fp32", size=(48, 64), tta="flip").refine == "crf"
+    assert segnet.load(precision="fp32", size=(48, 64), tta="none").refine == "none"
 
 
 @pytest.mark.parametrize("alpha", [0.3, 0.2])
