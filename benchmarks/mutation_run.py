@@ -304,6 +304,8 @@ MUTANTS = [
            "", REFINE, "evaluate --refine crf scores the unrefined labels"),
     Mutant("refine", "inference.py", "self._prior_adjustment = crf_prior_adjustment(loaded.prior_offsets)",
            "self._prior_adjustment = None", REFINE, "a Segmenter's CRF starts from the model's own prior shift"),
+    Mutant("refine", "refine.py", "    kernel = kernel / kernel.sum()\n", "", REFINE,
+           "the smoothness blur's kernel is not normalised (it scales the maps by about 7.5)"),
     Mutant("refine", "refine.py", "* (setting.prior_share - 1)", "* (1 - setting.prior_share)",
            REFINE, "the CRF's prior adjustment goes the wrong way (1.5 of the shift, not 0.5)"),
     Mutant("startup", "cli/predict_cmd.py", "from ..tta import DEFAULT_TTA\n", "from ..inference import DEFAULT_TTA\n",
