@@ -193,6 +193,10 @@ def load_exported(path: str | Path, backend: str | None = None, threads: int | N
         raise CheckpointError(f"{path}: unusable segnet metadata ({error})") from None
     if not all(math.isfinite(v) and v > 0 for v in std):
         raise CheckpointError(f"{path}: normalisation std {std} is not positive")
+    if prior_offsets is not None and (len(prior_offsets) != classes.num_classes
+                                      or not all(math.isfinite(v) for v in prior_offsets)):
+        raise CheckpointError(f"{path}: segnet.prior_offsets must be {classes.num_classes} finite numbers (one per "
+                              f"class), got {len(prior_offsets)}; export it again with segnet export")
     if backend == "onnxruntime":
         model: nn.Module = OnnxRuntimeModel(path, batch, threads)
     elif backend == "openvino":

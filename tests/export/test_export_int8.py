@@ -131,6 +131,12 @@ def test_exported_files_are_refused_with_a_reason(shipped_onnx, tmp_path):
     onnx.save(model, str(bare))
     with pytest.raises(segnet.checkpoint.CheckpointError, match="has no segnet metadata"):
         segnet.load(bare)
+    model = onnx.load(str(shipped_onnx))
+    offsets = next(prop for prop in model.metadata_props if prop.key == "segnet.prior_offsets")
+    offsets.value = "[0.1, 0.2]"  # the CRF would add them to 11 logits
+    onnx.save(model, str(bare))
+    with pytest.raises(segnet.checkpoint.CheckpointError, match="segnet.prior_offsets must be 11 finite numbers"):
+        segnet.load(bare)
 
 
 def test_a_static_export_runs_flip_by_default_and_refuses_multiscale(shipped_onnx, tmp_path, capsys):
