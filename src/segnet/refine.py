@@ -66,6 +66,15 @@ def crf_prior_adjustment(model_offsets: Sequence[float] | None, setting: CrfSett
     return torch.tensor(model_offsets, dtype=torch.float32) * (setting.prior_share - 1)
 
 
+def crf_prior_alpha(model_alpha: float | None, model_offsets: Sequence[float] | None,
+                    setting: CrfSetting = CrfSetting()) -> float | None:
+    """The class prior shift the CRF's unary term carries (for reports): the model's alpha times the
+    share, when :func:`crf_prior_adjustment` has offsets to scale; the model's own alpha otherwise."""
+    if model_alpha is None:
+        return None
+    return model_alpha * setting.prior_share if crf_prior_adjustment(model_offsets, setting) is not None else model_alpha
+
+
 class OccupiedGrid:
     """The normalised bilateral filter of one image, built once and applied to any C x H x W maps."""
 

@@ -10,8 +10,8 @@ import torch
 import segnet
 from segnet.inference import Segmenter, image_to_tensor
 from segnet.prior import prior_offsets
-from segnet.refine import (CrfSetting, OccupiedGrid, crf_prior_adjustment, dense_crf, gaussian_blur, refine_logits,
-                           resolve_refine, rgb_from_normalised)
+from segnet.refine import (CrfSetting, OccupiedGrid, crf_prior_adjustment, crf_prior_alpha, dense_crf, gaussian_blur,
+                           refine_logits, resolve_refine, rgb_from_normalised)
 from segnet.weights import resolve_weights
 
 
@@ -123,6 +123,8 @@ def test_the_crf_keeps_half_of_a_shifted_models_prior_shift(alpha):
     torch.testing.assert_close(model_offsets + adjustment, prior_offsets(weights, alpha / 2))
     undone = crf_prior_adjustment(model_offsets.tolist(), CrfSetting(prior_share=0))
     torch.testing.assert_close(model_offsets + undone, torch.zeros(5))  # share 0: the weighting as trained
+    assert crf_prior_alpha(alpha, model_offsets.tolist()) == alpha / 2  # what metrics.json reports
+    assert crf_prior_alpha(alpha, None) == alpha and crf_prior_alpha(None, None) is None
     assert crf_prior_adjustment(None) is None  # a model never shifted keeps its logits
     assert crf_prior_adjustment(model_offsets.tolist(), CrfSetting(prior_share=1)) is None  # all of the shift
     with pytest.raises(ValueError, match="CRF prior_share 1.5 is not from 0 to 1"):

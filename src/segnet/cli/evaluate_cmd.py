@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine import evaluate_model
     from ..engine.samples import SampleCollector
     from ..optimize import resolve_precision
-    from ..refine import CrfSetting, crf_prior_adjustment, resolve_refine
+    from ..refine import crf_prior_adjustment, crf_prior_alpha, resolve_refine
 
     output = writable_dir(args.output if args.output else Path("runs") / "evaluate", "--output")
     if args.save_predictions:
@@ -113,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
     result.update(model=loaded.spec.name, weights=str(weights), split=args.split, tta=tta, refine=refine,
                   backend=loaded.backend, precision=precision,
                   size=list(size) if size else None, prior_shift_alpha=loaded.prior_shift_alpha,
-                  crf_prior_alpha=None if refine == "none" or loaded.prior_shift_alpha is None else
-                  loaded.prior_shift_alpha * (CrfSetting().prior_share if adjustment is not None else 1))
+                  crf_prior_alpha=None if refine == "none" else
+                  crf_prior_alpha(loaded.prior_shift_alpha, loaded.prior_offsets))
     _write_outputs(result, dataset, collector, output)
     return 0
 
