@@ -7,6 +7,7 @@ same order.
 from __future__ import annotations
 
 import glob
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,3 +48,16 @@ def collect_sources(source: str | Path) -> Sources:
             raise FileNotFoundError(f"{text}: the pattern matches no files")
         return Sources(images=tuple(files))
     raise FileNotFoundError(f"{text}: no such file or folder (give an image, a folder, a glob or a video)")
+
+
+def collect_all(sources: Sequence[str | Path]) -> Sources:
+    """Resolve several SOURCE arguments (``segnet predict a.png b.png``, or a glob the shell expanded)
+    into one list of images, in the order given, each file once; a video must come alone."""
+    if len(sources) == 1:
+        return collect_sources(sources[0])
+    resolved = [collect_sources(source) for source in sources]
+    videos = [str(each.video) for each in resolved if each.video is not None]
+    if videos:
+        raise ValueError(f"{videos[0]}: a video must be the only SOURCE; segment it in a run of its own")
+    images = dict.fromkeys(path for each in resolved for path in each.images)  # ordered, without repeats
+    return Sources(images=tuple(images))

@@ -15,7 +15,7 @@ from segnet.checkpoint import atomic_save, make_checkpoint
 from segnet.cli.main import main
 from segnet.data import CAMVID, IMAGENET_MEAN, IMAGENET_STD
 from segnet.predict import output_stems, predict_images
-from segnet.sources import collect_sources
+from segnet.sources import collect_all, collect_sources
 
 PALETTE = np.array(CAMVID.colors, dtype=np.uint8)  # the dataset's colours, not the library's palette()
 
@@ -182,6 +182,37 @@ def test_sources_and_stems(tmp_path):
     assert output_stems([Path("x.png"), Path("x.jpg"), Path("x-2.png")]) == ["x", "x-3", "x-2"]
     stems = output_stems([Path("a/x.png"), Path("b/x.png"), Path("x-2.png"), Path("c/x.png"), Path("x-3.jpg")])
     assert len(set(stems)) == 5 and stems[2] == "x-2" and stems[4] == "x-3"
+
+
+def test_several_sources_are_one_list_in_order_each_file_once(tmp_path):
+    for name in ("a.png", "b.png", "sub/c.png", "sub/d.jpg", "clip.mp4"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    # What the shell hands over for `segnet predict b.png sub a.png 'sub/*.png'`: the folder's files
+    # in name order where the folder stands, a.png after them, sub/c.png not twice.
+    sources = collect_all([str(tmp_path / "b.png"), str(tmp_path / "sub"), str(tmp_path / "a.png"),
+                           str(tmp_path / "sub" / "*.png")])
+    assert sources.video is None
+    assert sources.images == (tmp_path / "b.png", tmp_path / "sub" / "c.png", tmp_path / "sub" / "d.jpg",
+                              tmp_path / "a.png")
+    assert collect_all([str(tmp_path / "clip.mp4")]).video == tmp_path / "clip.mp4"  # alone: a video run
+    with pytest.raises(ValueError, match=r"clip\.mp4: a video must be the only SOURCE"):
+        collect_all([str(tmp_path / "a.png"), str(tmp_path / "clip.mp4")])
+    with pytest.raises(FileNotFoundError, match=r"missing\.png: no such file or folder"):
+        collect_all([str(tmp_path / "a.png"), str(tmp_path / "missing.png")])
+
+
+def test_a_glob_the_shell_expanded_is_segmented_like_the_quoted_one(tmp_path, basic_weights, capsys, save_image):
+    for stem, seed in (("a", 1), ("b", 2)):
+        save_image(tmp_path / "in" / f"{stem}.png", 40, 52, seed)
+    quoted, expanded = tmp_path / "quoted", tmp_path / "expanded"
+    common = ["--weights", str(basic_weights), "--tta", "none", "--no-progress"]
+    assert main(["predict", str(tmp_path / "in" / "*.png"), "--output", str(quoted), *common]) == 0
+    assert main(["predict", str(tmp_path / "in" / "a.png"), str(tmp_path / "in" / "b.png"),
+                 "--output", str(expanded), *common]) == 0
+    assert "2 images" in capsys.readouterr().out
+    for stem in ("a", "b"):
+        np.testing.assert_array_equal(read(expanded / "labels" / f"{stem}.png"), read(quoted / "labels" / f"{stem}.png"))
 
 
 def test_help(capsys):

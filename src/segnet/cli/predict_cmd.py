@@ -15,15 +15,16 @@ from .common import (add_backend_argument, add_precision_argument, add_refine_ar
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "predict", help="segment images, a folder, a glob or a video",
-        description="Segment SOURCE (an image, a folder, a quoted glob such as 'photos/*.jpg', or a video: "
-        f"{', '.join(VIDEO_EXTENSIONS)}). Per image it writes DIR/labels/<stem>.png (class indices), "
+        description="Segment each SOURCE (an image, a folder, a glob such as 'photos/*.jpg', quoted or expanded "
+        f"by the shell, or one video: {', '.join(VIDEO_EXTENSIONS)}). Per image it writes DIR/labels/<stem>.png (class indices), "
         "DIR/color/<stem>.png (class palette), DIR/overlay/<stem>.png (colours blended over the image) "
         "and DIR/timings.csv; a video gives DIR/<stem>_overlay.mp4 and DIR/video.json. Files that are "
         "not readable images are skipped with a warning.",
         epilog="Uncertainty maps (--samples, Bayesian models) are 8-bit, scaled so 255 is the image's most "
         "uncertain pixel; timings.csv holds each image's maximum to undo the scaling.",
     )
-    p.add_argument("source", metavar="SOURCE", help="image file, folder, glob pattern or video file")
+    p.add_argument("source", metavar="SOURCE", nargs="+",
+                   help="image files, folders or glob patterns, in the order given; or one video file")
     p.add_argument("--output", metavar="DIR", help="output folder (default: a new runs/predict-N)")
     p.add_argument("--weights", metavar="PATH", help="checkpoint from segnet train, a known name such as camvid, or a file from segnet export "
                    "(.onnx, .xml, .pt2) "
@@ -51,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from ..inference import Segmenter
     from ..optimize import resolve_precision
     from ..predict import predict_images, predict_video
-    from ..sources import collect_sources
+    from ..sources import collect_all
 
-    sources = collect_sources(args.source)  # before loading the model: a typo fails fast
+    sources = collect_all(args.source)  # before loading the model: a typo fails fast
     device = resolve_device(args.device)
     native = bool(args.size) and args.size.lower() == "native"
     precision = args.precision
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     result = predict_images(segmenter, sources.images, out_dir, batch_size=args.batch_size, alpha=args.alpha,
                             samples=args.samples, progress=progress)
     if result.images == 0:
-        raise ValueError(f"{args.source}: none of the {len(sources.images)} file(s) is a readable image "
+        raise ValueError(f"{' '.join(args.source)}: none of the {len(sources.images)} file(s) is a readable image "
                          "(see the warnings above)")
     print(result.line())
     print(f"outputs written to {out_dir}")
