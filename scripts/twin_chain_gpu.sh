@@ -39,8 +39,10 @@ OUT=${OUT:-runs/chain_out}
 RUNS=${RUNS:-runs/chain}             # stage folders: kept between calls on a warm machine
 LIMIT=${LIMIT:-540}                  # seconds this call may run before it stops itself
 DEVICE=${DEVICE:-cuda}
-STAGES=${STAGES:-G H1 H2 I M R_held R7_held R8_held S_held score:S_held S3_held score:S3_held R_ship R7_ship S_ship \
- refresh:S_ship R8_ship S3_ship refresh:S3_ship}
+# Ship line first (session 21): the two-seed soup's twin is already scored here (S_held, int8 + multiscale
+# + CRF on 0006R0), so R7_ship alone makes a model that can ship, and a short lease should end with it.
+STAGES=${STAGES:-G H1 H2 I M R_held R7_held R_ship R7_ship S_ship refresh:S_ship R8_held S_held score:S_held \
+ S3_held score:S3_held R8_ship S3_ship refresh:S3_ship}
 KEPT=${KEPT:-research/twin}          # float16 copies of stages finished in earlier leases (committed)
 SHIPPED=${SHIPPED:-src/segnet/weights/camvid_segnet_basic.pt}
 PY=${PYTHON:-python3}
