@@ -215,6 +215,18 @@ def test_a_glob_the_shell_expanded_is_segmented_like_the_quoted_one(tmp_path, ba
         np.testing.assert_array_equal(read(expanded / "labels" / f"{stem}.png"), read(quoted / "labels" / f"{stem}.png"))
 
 
+def test_several_unreadable_sources_are_named_in_one_short_line(tmp_path, basic_weights, capsys):
+    files = [tmp_path / f"{stem}.png" for stem in ("x", "y", "z")]
+    for path in files:
+        path.write_bytes(b"not an image")
+    code = main(["predict", *map(str, files), "--weights", str(basic_weights), "--output", str(tmp_path / "out"),
+                 "--tta", "none", "--no-progress"])
+    assert code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (f"segnet predict: error: {files[0]} and 2 more: none of the 3 file(s) is a readable image "
+                    "(see the warnings above)")
+
+
 def test_help(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", "--help"])

@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     result = predict_images(segmenter, sources.images, out_dir, batch_size=args.batch_size, alpha=args.alpha,
                             samples=args.samples, progress=progress)
     if result.images == 0:
-        raise ValueError(f"{' '.join(args.source)}: none of the {len(sources.images)} file(s) is a readable image "
+        named = args.source[0] if len(args.source) == 1 else f"{args.source[0]} and {len(args.source) - 1} more"
+        raise ValueError(f"{named}: none of the {len(sources.images)} file(s) is a readable image "
                          "(see the warnings above)")
     print(result.line())
     print(f"outputs written to {out_dir}")
