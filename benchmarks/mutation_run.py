@@ -58,6 +58,7 @@ STOP = ("engine/test_stop_signal.py",)
 SCORE = ("engine/test_evaluate_predictions.py", "engine/test_reports.py")
 PRIOR = ("engine/test_prior_shift.py",)
 SOUP = ("engine/test_soup.py",)
+SOURCES = ("predict/test_predict_images.py",)
 REFINE = ("inference/test_refine.py", "engine/test_evaluate_refine.py")
 STARTUP = ("cli/test_cli_startup.py",)
 
@@ -308,6 +309,15 @@ MUTANTS = [
            "the smoothness blur's kernel is not normalised (it scales the maps by about 7.5)"),
     Mutant("refine", "refine.py", "* (setting.prior_share - 1)", "* (1 - setting.prior_share)",
            REFINE, "the CRF's prior adjustment goes the wrong way (1.5 of the shift, not 0.5)"),
+    # --- several SOURCE arguments (segnet predict a.png b.png, a glob the shell expanded) ------------------
+    Mutant("sources", "sources.py", "    return Sources(images=tuple(images))\n", "    return Sources(images=tuple(sorted(images)))\n",
+           SOURCES, "several sources are sorted by path, not kept in the order given"),
+    Mutant("sources", "sources.py", "images = dict.fromkeys(path for each in resolved for path in each.images)",
+           "images = [path for each in resolved for path in each.images]", SOURCES,
+           "a file named twice (a.png and 'sub/*.png') is segmented twice"),
+    Mutant("sources", "sources.py", "videos = [str(each.video) for each in resolved if each.video is not None]",
+           "videos = [str(each.video) for each in resolved[:1] if each.video is not None]", SOURCES,
+           "a video after an image is dropped without a word"),
     Mutant("startup", "cli/predict_cmd.py", "from ..tta import DEFAULT_TTA\n", "from ..inference import DEFAULT_TTA\n",
            STARTUP, "parsing predict's options loads torch"),
 ]
