@@ -1,7 +1,8 @@
 """What a SOURCE names on disk: one image, one video, a folder of files or a glob pattern.
 
 Shared by ``segnet predict`` and ``Segmenter.predict`` so that both read the same files in the
-same order.
+same order. Several SOURCE arguments (:func:`collect_all`) give each file once, since a shell glob
+and a name beside it often overlap; a Python list keeps one result per entry, as its caller indexes them.
 """
 
 from __future__ import annotations
