@@ -247,7 +247,7 @@ MUTANTS = [
                     if stop.requested:
                         stop_here()
                     raise""", """                    raise""", STOP, "a step lost to Ctrl-C is a crash"),
-    Mutant("stop", "engine/stop.py", "self._previous[chld] = signal.signal(chld, signal.SIG_DFL)",
+    Mutant("stop", "engine/stop.py", "self._previous[chld] = signal.signal(chld, _child_ended)",
            "self._previous[chld] = signal.getsignal(chld)", STOP,
            "after a stop, a worker's death still raises in mid-step"),
     Mutant("stop", "engine/stop.py", "            signal.signal(number, previous)", "            pass", STOP,
@@ -309,6 +309,8 @@ MUTANTS = [
            "the smoothness blur's kernel is not normalised (it scales the maps by about 7.5)"),
     Mutant("refine", "refine.py", "* (setting.prior_share - 1)", "* (1 - setting.prior_share)",
            REFINE, "the CRF's prior adjustment goes the wrong way (1.5 of the shift, not 0.5)"),
+    Mutant("stop", "engine/stop.py", "signal.signal(chld, _child_ended)", "signal.signal(chld, signal.SIG_DFL)", STOP,
+           "a worker's death pending with the stop meets SIG_DFL: Python prints a race-condition traceback"),
     # --- several SOURCE arguments (segnet predict a.png b.png, a glob the shell expanded) ------------------
     Mutant("sources", "sources.py", "    return Sources(images=tuple(images))\n", "    return Sources(images=tuple(sorted(images)))\n",
            SOURCES, "several sources are sorted by path, not kept in the order given"),

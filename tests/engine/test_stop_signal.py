@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -89,13 +90,44 @@ def test_stop_requests_restore_the_handlers_they_replaced():
             signal.raise_signal(signal.SIGTERM)  # recorded, not fatal
             assert stop.requested and stop.signal_name == "SIGTERM"
             # The workers may die of the same signal: their deaths must not raise in mid-step.
-            assert signal.getsignal(signal.SIGCHLD) is signal.SIG_DFL
+            assert signal.getsignal(signal.SIGCHLD) not in (loader_sigchld_handler, previous_chld)
             signal.raise_signal(signal.SIGCHLD)
             with pytest.raises(KeyboardInterrupt):  # a second signal stops at once
                 signal.raise_signal(signal.SIGTERM)
         assert {number: signal.getsignal(number) for number in before} == before
     finally:
         signal.signal(signal.SIGCHLD, previous_chld)
+
+
+def test_a_worker_death_pending_with_the_stop_is_swallowed_without_a_traceback():
+    """scancel on a run inside one long op: the worker dies first, so SIGTERM and SIGCHLD are both
+    pending when Python runs its handlers, SIGTERM's first (by number). The SIGCHLD that follows
+    must meet a handler, not SIG_DFL, or Python prints "Signal 17 ignored due to race condition"."""
+    from segnet.engine.stop import StopRequests
+
+    def loader_sigchld_handler(number, frame):
+        raise RuntimeError("DataLoader worker is killed by signal: Terminated")
+
+    unraisable = []
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    previous_chld = signal.signal(signal.SIGCHLD, loader_sigchld_handler)
+    both = {signal.SIGTERM, signal.SIGCHLD}
+    try:
+        with StopRequests() as stop:
+            signal.pthread_sigmask(signal.SIG_BLOCK, both)
+            # To this thread, which blocks them (another thread, torch's, would take a process-wide one
+            # at once): the worker's death, then the stop signal.
+            signal.pthread_kill(threading.get_ident(), signal.SIGCHLD)
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, both)
+            sum(range(100))  # some bytecode, where Python runs the handlers of the signals that arrived
+            assert stop.requested and stop.signal_name == "SIGTERM"
+        assert [f"{info.exc_type.__name__}: {info.exc_value}" for info in unraisable] == []
+        assert signal.getsignal(signal.SIGCHLD) is loader_sigchld_handler
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, both)
+        signal.signal(signal.SIGCHLD, previous_chld)
+        sys.unraisablehook = previous_hook
 
 
 def test_an_ignored_sigint_stays_ignored():

@@ -21,6 +21,10 @@ class TrainingStopped(KeyboardInterrupt):
         self.exit_code = 128 + signal_number
 
 
+def _child_ended(signal_number: int, frame: FrameType | None) -> None:
+    """SIGCHLD while a stop is under way: nothing to do (the run ends after this step)."""
+
+
 class StopRequests:
     """Records the first stop signal instead of dying; handlers are installed only in the main thread."""
 
@@ -44,9 +48,13 @@ class StopRequests:
         # workers too, and PyTorch's SIGCHLD handler would raise wherever this process is, in the
         # middle of a step or a checkpoint write. The run stops after this step anyway; a dead worker
         # is met, if at all, when the next batch is fetched, before the weights change.
+        # A Python no-op rather than SIG_DFL: a worker that died while this process sat in one long
+        # op has its SIGCHLD pending already, and Python runs it after this handler (by signal
+        # number); with SIG_DFL in place by then, Python prints "Signal 17 ignored due to race
+        # condition" with a traceback.
         chld = getattr(signal, "SIGCHLD", None)
         if chld is not None and chld not in self._previous and signal.getsignal(chld) is not None:
-            self._previous[chld] = signal.signal(chld, signal.SIG_DFL)  # put back on leaving
+            self._previous[chld] = signal.signal(chld, _child_ended)  # put back on leaving
 
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():
