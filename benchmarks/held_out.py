@@ -18,7 +18,7 @@ import torch
 from segnet.backends import prepare_for_inference
 from segnet.data import build_dataset, eval_transform, select_sequences
 from segnet.inference import logits_at_size
-from segnet.metrics import BoundaryF1Meter, metrics_from_confusion
+from segnet.metrics import BoundaryF1Meter, ConfusionMatrix, metrics_from_confusion
 
 
 def add_held_out_options(parser: argparse.ArgumentParser) -> None:
@@ -74,25 +74,21 @@ class HeldOutScore:
 
     def __init__(self, class_names: list[str], ignore_index: int, frames: int, boundary_f1: bool = True):
         self.names = list(class_names)
-        self.ignore = ignore_index
         self.half = frames // 2
-        self.confusion = np.zeros((2, len(self.names), len(self.names)), dtype=np.int64)
+        self.halves = [ConfusionMatrix(len(self.names), ignore_index) for _ in range(2)]
         self.boundary = BoundaryF1Meter(len(self.names), ignore_index) if boundary_f1 else None
 
     def add(self, index: int, predicted: torch.Tensor, truth: np.ndarray) -> None:
         """Count frame ``index``'s predicted labels (H x W) against its ground truth (H x W)."""
-        truth = truth.astype(np.int64)
+        truth = torch.from_numpy(truth.astype(np.int64))
         if self.boundary is not None:
-            self.boundary.update(predicted.unsqueeze(0), torch.from_numpy(truth).unsqueeze(0))
-        valid = truth != self.ignore
-        classes = len(self.names)
-        pairs = truth[valid] * classes + predicted.numpy()[valid]
-        self.confusion[int(index >= self.half)] += np.bincount(pairs, minlength=classes**2).reshape(classes, classes)
+            self.boundary.update(predicted.unsqueeze(0), truth.unsqueeze(0))
+        self.halves[int(index >= self.half)].update(predicted, truth)
 
     def row(self) -> dict:
         """G, C, mIoU, BF (NaN when not scored), mIoU per half and per-class IoU, in percent."""
-        whole = metrics_from_confusion(self.confusion.sum(0))
-        first, second = (metrics_from_confusion(self.confusion[part]) for part in (0, 1))
+        whole = metrics_from_confusion(self.halves[0].matrix + self.halves[1].matrix)
+        first, second = (metrics_from_confusion(half.matrix) for half in self.halves)
         return {"global_accuracy": whole["global_accuracy"], "class_accuracy": whole["class_accuracy"],
                 "miou": whole["miou"], "bf": self.boundary.compute() if self.boundary is not None else float("nan"),
                 "miou_first_half": first["miou"], "miou_second_half": second["miou"],
