@@ -14,6 +14,8 @@
 #   R7_ship R_ship with seed 7                       R8_held, R8_ship  the same with seed 8
 #   S_held  the soup of R_held and R7_held (their weights averaged)   S_ship  the soup of R_ship and R7_ship
 #   S3_held the soup of R_held, R7_held and R8_held                   S3_ship the soup of the three ship seeds
+#   C_held  S3_held + a 30-epoch weight-3 cycle, seed 9                C_ship  S3_ship + the same (session 22)
+#   R9_held, R9_ship  seed 9 of R_held and R_ship   S4_held, S4_ship  the four seeds' soups (S3 at 3/4 + R9 at 1/4)
 # (session 17 ran every arm up to U_held; session 18 kept R7_held and R_ship here, so the default STAGES
 # train only the two seed-8 runs and R7_ship and build the soups, which session 17's CPU measured
 # without refreshed statistics at +0.3-0.4 mIoU over R_held once shifted; session 18 measured that
@@ -146,6 +148,12 @@ run_stage() {
     R7_ship) stage R7_ship "$(as_trained "$SHIPPED")" 12 0.01 1 7 "$SHIP" --lovasz-weight 3 ;;
     R8_held) stage R8_held "$(weights_of M)" 12 0.01 1 8 "$HELD" --lovasz-weight 3 ;;
     R8_ship) stage R8_ship "$(as_trained "$SHIPPED")" 12 0.01 1 8 "$SHIP" --lovasz-weight 3 ;;
+    C_held) stage C_held "$(weights_of S3_held)" 30 0.01 1 9 "$HELD" --lovasz-weight 3 ;;
+    C_ship) stage C_ship "$(weights_of S3_ship)" 30 0.01 1 9 "$SHIP" --lovasz-weight 3 ;;
+    R9_held) stage R9_held "$(weights_of M)" 12 0.01 1 9 "$HELD" --lovasz-weight 3 ;;
+    R9_ship) stage R9_ship "$(as_trained "$SHIPPED")" 12 0.01 1 9 "$SHIP" --lovasz-weight 3 ;;
+    S4_held) SHARES=3,1 soup S4_held S3_held R9_held ;;   # = seeds 6, 7, 8 and 9 in equal shares
+    S4_ship) SHARES=3,1 soup S4_ship S3_ship R9_ship ;;
     S_held) soup S_held R_held R7_held ;;
     S_ship) soup S_ship R_ship R7_ship ;;
     S3_held) soup S3_held R_held R7_held R8_held ;;
@@ -155,7 +163,8 @@ run_stage() {
   esac
 }
 
-soup() {  # name part...: the runs' weights averaged in equal shares (a uniform soup of seeds), `segnet soup`
+soup() {  # name part...: the runs' weights averaged in equal shares (a uniform soup of seeds), `segnet soup`;
+  # SHARES=3,1 weighs the parts instead (a three-seed soup and a fourth seed: the four in equal shares)
   local name=$1 dir=$RUNS/$1 part weights=()
   shift
   if [ -f "$dir/done" ] || [ -f "$KEPT/$name.pt" ] || [ -f "$KEPT/${name}_bn.pt" ]; then
@@ -165,7 +174,7 @@ soup() {  # name part...: the runs' weights averaged in equal shares (a uniform 
     [ -f "${weights[-1]}" ] || { echo "[$(elapsed)s] $name: needs ${weights[-1]}"; return 1; }
   done
   mkdir -p "$dir"
-  $PY -m segnet soup "${weights[@]}" --output "$dir/last.pt" || return 1
+  $PY -m segnet soup "${weights[@]}" ${SHARES:+--weights $SHARES} --output "$dir/last.pt" || return 1
   half_weights "$dir/last.pt" "$OUT/$name.pt" && touch "$dir/done"
   echo "[$(elapsed)s] $name: soup of $*, $OUT/$name.pt"
 }
