@@ -25,11 +25,13 @@ def test_evaluate_refine_crf_saves_the_refined_labels(tiny_camvid, tmp_path, cap
                  "--save-predictions", str(preds), "--no-optimize"]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("; --refine crf")
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["refine"] == "crf" and metrics["prior_shift_alpha"] == 0.3 and metrics["crf_prior_alpha"] == 0.15
-    loaded = load_model(shipped)
-    # the model is shifted at 0.3; the CRF starts from its logits at 0.15, from the class weights it records
     record = torch.load(shipped, map_location="cpu", weights_only=False)["prior_shift"]
-    adjustment = (prior_offsets(record["class_weights"], 0.15) - torch.tensor(record["offsets"])).view(1, -1, 1, 1)
+    half = record["alpha"] / 2  # v9: shifted at 0.2, so the CRF starts from its logits at 0.1
+    assert record["alpha"] > 0 and metrics["refine"] == "crf"
+    assert metrics["prior_shift_alpha"] == record["alpha"] and metrics["crf_prior_alpha"] == half
+    loaded = load_model(shipped)
+    # the CRF's logits at half the shift, from the class weights the model records
+    adjustment = (prior_offsets(record["class_weights"], half) - torch.tensor(record["offsets"])).view(1, -1, 1, 1)
     dataset = build_dataset("camvid", str(tiny_camvid), "val", eval_transform(None), 0)
     changed = 0
     with torch.no_grad():

@@ -15,10 +15,14 @@ from segnet.refine import (CrfSetting, OccupiedGrid, crf_prior_adjustment, crf_p
 from segnet.weights import resolve_weights
 
 
+def shipped_prior_shift() -> dict:
+    return torch.load(resolve_weights(None), map_location="cpu", weights_only=False)["prior_shift"]
+
+
 def shipped_adjustment_to(alpha: float) -> torch.Tensor:
     """What moves the shipped model's logits from its recorded prior shift to ``alpha``'s, computed from
     the class weights it records (not from the offsets that crf_prior_adjustment scales)."""
-    record = torch.load(resolve_weights(None), map_location="cpu", weights_only=False)["prior_shift"]
+    record = shipped_prior_shift()
     return prior_offsets(record["class_weights"], alpha) - torch.tensor(record["offsets"])
 
 
@@ -94,8 +98,10 @@ def test_a_segmenter_with_refine_crf_labels_as_the_crf_of_its_logits():
     assert "refine=crf" in repr(refined)
     image = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     batch = image_to_tensor(image, plain.mean, plain.std)[None]
-    # the shipped model is shifted at 0.3: the CRF starts from its logits at the CRF's own 0.15
-    shifted = plain.logits(batch) + shipped_adjustment_to(0.15).view(1, -1, 1, 1)
+    # the shipped model is shifted (v9: at 0.2): the CRF starts from its logits at half that (0.1)
+    alpha = shipped_prior_shift()["alpha"]
+    assert alpha > 0
+    shifted = plain.logits(batch) + shipped_adjustment_to(alpha / 2).view(1, -1, 1, 1)
     want = refine_logits(shifted, rgb_from_normalised(batch, plain.mean, plain.std)).argmax(1)[0]
     np.testing.assert_array_equal(refined.label(image), want.numpy())
     with pytest.raises(ValueError, match="refinement 'blur' is not one of auto, none, crf"):
