@@ -16,10 +16,9 @@
 #   S3_held the soup of R_held, R7_held and R8_held                   S3_ship the soup of the three ship seeds
 #   C_held  S3_held + a 30-epoch weight-3 cycle, seed 9                C_ship  S3_ship + the same (session 22)
 #   R9_held, R9_ship  seed 9 of R_held and R_ship   S4_held, S4_ship  the four seeds' soups (S3 at 3/4 + R9 at 1/4)
-# (session 17 ran every arm up to U_held; session 18 kept R7_held and R_ship here, so the default STAGES
-# train only the two seed-8 runs and R7_ship and build the soups, which session 17's CPU measured
-# without refreshed statistics at +0.3-0.4 mIoU over R_held once shifted; session 18 measured that
-# a run's soup with its own parent (M + R_held) adds nothing, so seeds are the lever) and scores
+# (session 17 ran every arm up to U_held; session 18 measured that a run's soup with its own parent
+# (M + R_held) adds nothing, so seeds were the lever; session 22 ran the seeds and soups and found the
+# three-seed soup best, a fourth seed and a further cycle from the soup both lower). The chain scores
 # the held-out arms on the GPU (score:<name> in STAGES): refresh-bn at the four sizes,
 # then evaluate on 0006R0 in float32, one pass and multiscale (<name>_score_none.json,
 # <name>_score_multiscale.json, and the refreshed weights as <name>_bn.pt, ready for
@@ -41,10 +40,10 @@ OUT=${OUT:-runs/chain_out}
 RUNS=${RUNS:-runs/chain}             # stage folders: kept between calls on a warm machine
 LIMIT=${LIMIT:-540}                  # seconds this call may run before it stops itself
 DEVICE=${DEVICE:-cuda}
-# Ship line first (session 21): the two-seed soup's twin is already scored here (S_held, int8 + multiscale
-# + CRF on 0006R0), so R7_ship alone makes a model that can ship, and a short lease should end with it.
-STAGES=${STAGES:-G H1 H2 I M R_held R7_held R_ship R7_ship S_ship refresh:S_ship R8_held S_held score:S_held \
- S3_held score:S3_held R8_ship S3_ship refresh:S3_ship}
+# Session 22's lease ran every stage named above and kept the three-seed soups (S3_held_bn.pt,
+# S3_ship_bn.pt; v9 is S3_ship shifted and calibrated), so the default is the kept line: it skips
+# everything. Name the next arms in STAGES; a stage that starts from a soup uses its kept copy.
+STAGES=${STAGES:-G H1 H2 I M S3_held S3_ship}
 KEPT=${KEPT:-research/twin}          # float16 copies of stages finished in earlier leases (committed)
 SHIPPED=${SHIPPED:-src/segnet/weights/camvid_segnet_basic.pt}
 PY=${PYTHON:-python3}
