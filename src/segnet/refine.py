@@ -10,7 +10,7 @@ over v8's twin in float32 + multiscale TTA, the default setting bought +0.7 mIoU
 
 The CRF's Potts terms lean towards large, frequent regions, which is what `segnet shift-prior`
 does too: on a shifted model the CRF starts from logits that keep only ``CrfSetting.prior_share``
-(half) of the shift (v8: alpha 0.3 -> 0.15). On 0006R0 that bought +0.15 mIoU, +1.2 C and +1.9
+(half) of the shift (v8: alpha 0.3 -> 0.15; v9: 0.2 -> 0.1). On 0006R0 that bought +0.15 mIoU, +1.2 C and +1.9
 SignSymbol IoU over the CRF on v8's own shift, for -0.4 BF, and the same on a two-seed soup shifted
 at 0.2 (-> 0.1); paths without the CRF keep the model's shift.
 
