@@ -125,6 +125,12 @@ stage() {  # name  init(or -)  epochs  lr  warmup  seed  split-options  [more op
 }
 
 as_trained() {  # a checkpoint without its class prior shift (v8 = v7 + shift-prior): training continues v7
+  # v9 is a soup of such runs, so the ship seeds need v8's file in SHIPPED once v9 ships
+  if $PY -c "import sys, torch; sys.exit('soup_of' not in torch.load(sys.argv[1], map_location='cpu', weights_only=False))" "$1"; then
+    echo "[$(elapsed)s] $1 is a soup, and the ship seeds continue v7: SHIPPED=v8.pt" \
+      "(git show f95810e:src/segnet/weights/camvid_segnet_basic.pt > v8.pt)" >&2
+    echo "$1 (a soup, not v7)"; return 0
+  fi
   local out=$RUNS/init/as_trained_$(basename "$1")
   [ -f "$out" ] || { mkdir -p "$RUNS/init"
     $PY -m segnet shift-prior --weights "$1" --undo --output "$out" >&2 || { echo "$1"; return 0; }; }
