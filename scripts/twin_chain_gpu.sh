@@ -19,7 +19,7 @@
 # (session 17 ran every arm up to U_held; session 18 measured that a run's soup with its own parent
 # (M + R_held) adds nothing, so seeds were the lever; session 22 ran the seeds and soups and found the
 # three-seed soup best, a fourth seed and a further cycle from the soup both lower). The chain scores
-# the held-out arms on the GPU (score:<name> in STAGES): refresh-bn at the four sizes,
+# the held-out arms on the GPU (score:<name> in STAGES): refresh-bn at the five TTA sizes,
 # then evaluate on 0006R0 in float32, one pass and multiscale (<name>_score_none.json,
 # <name>_score_multiscale.json, and the refreshed weights as <name>_bn.pt, ready for
 # `segnet quantize` and the int8 figures). The arms that decide what ships are scored first, and
@@ -184,7 +184,8 @@ soup() {  # name part...: the runs' weights averaged in equal shares (a uniform 
   echo "[$(elapsed)s] $name: soup of $*, $OUT/$name.pt"
 }
 
-finish() {  # kind name: refresh-bn at the four sizes on the GPU; kind "score" (a held-out arm) then
+finish() {  # kind name: refresh-bn on the GPU at the multiscale TTA's five sizes (0.5-1.5; four until
+  # session 22, whose twin scored +0.1 mIoU with the fifth); kind "score" (a held-out arm) then
   # evaluates on 0006R0 in float32, one pass and multiscale; kind "refresh" (a shipped-data run,
   # nothing held out) refreshes on all of train+val only. The refreshed weights come back as <name>_bn.pt.
   local kind=$1 name=$2 dir=$RUNS/$1_$2 weights left holdout="" kept=$KEPT/${2}_bn.pt
@@ -197,7 +198,7 @@ finish() {  # kind name: refresh-bn at the four sizes on the GPU; kind "score" (
   mkdir -p "$dir"
   echo "[$(elapsed)s] $kind $name: refresh-bn${holdout:+, then evaluate on 0006R0}"
   ( timeout --kill-after=10 $left $PY -m segnet refresh-bn --weights "$weights" --output "$dir/bn.pt" \
-      --data-root "$DATA" --split train+val $holdout --scales 0.5,0.75,1,1.25 --device "$DEVICE" \
+      --data-root "$DATA" --split train+val $holdout --scales 0.5,0.75,1,1.25,1.5 --device "$DEVICE" \
       --workers $WORKERS || exit 1
     [ "$kind" = score ] || exit 0
     for tta in none multiscale; do
