@@ -15,6 +15,7 @@
 #   scripts/twin_lease.sh start WAIT_S .gpu_data/camvid      # first call (carry .gpu_data)
 #   scripts/twin_lease.sh collect WAIT_S                     # next call, within the warm window
 set -u
+. "$(dirname "$0")/lease_pack.sh"
 mode=${1:?usage: twin_lease.sh start WAIT_S PACKED | collect WAIT_S}
 wait_s=${2:?WAIT_S: seconds this call waits for the chain}
 OUT=${OUT:-runs/lease_out}
@@ -50,11 +51,6 @@ pack=/tmp/lease_pack
 rm -rf "$pack" && mkdir -p "$pack"
 cp -f "$CHAIN_OUT"/* "$pack"/ 2>/dev/null
 cp -f /tmp/chain_nohup.log "$pack"/ 2>/dev/null
-for dir in "$RUNS"/*/; do
-  name=$(basename "$dir")
-  [ -f "$dir/done" ] || [ ! -f "$dir/last.pt" ] || cp -f "$dir/last.pt" "$pack/${name}_last.pt"
-done
-rm -f "$OUT"/chain.tar.*
-tar cf - -C "$pack" . | split -b 15m - "$OUT/chain.tar."
+pack_lease "$pack"
 echo "---- packed after $(( $(date +%s) - started )) s:"; ls -la "$pack"
 echo "---- chain.log:"; tail -n 40 "$CHAIN_OUT/chain.log" 2>/dev/null

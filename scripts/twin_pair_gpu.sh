@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Run two twin_chain_gpu.sh chains side by side on one GPU: the held-out twin's stages and the ship
-# line's, in one `run` call, packed into $OUT as one tar (a call returns at most 8 files).
+# line's, in one `run` call, packed into $OUT as one tar (scripts/lease_pack.sh, as twin_lease.sh packs).
 #
 # SegNet-Basic at batch 12 leaves an H100 half idle: session 22 ran C_held and C_ship (30 epochs
 # each, 2070 steps in all) side by side in 142 s, 14.6 steps/s, against 9.4 steps/s for one run alone.
 #   bash scripts/twin_pair_gpu.sh LIMIT "HELD_STAGES" "SHIP_STAGES"    # carry: [".gpu_data"]
 #   e.g. bash scripts/twin_pair_gpu.sh 185 "R9_held S4_held score:S4_held" "R9_ship S4_ship refresh:S4_ship"
-# Here: cat c.tar.* | tar x   (h/ and s/: each chain's $OUT; <stage>_last.pt for a stage cut short)
+# Here: cat chain.tar.* | tar x   (h/ and s/: each chain's $OUT; <stage>_last.pt for a stage cut short)
 set -u
+. "$(dirname "$0")/lease_pack.sh"
 limit=${1:?usage: twin_pair_gpu.sh LIMIT HELD_STAGES SHIP_STAGES}
 OUT=${OUT:-runs/pair_out}
 PACKED=${PACKED:-.gpu_data/camvid}
@@ -19,9 +20,5 @@ python3 scripts/camvid_transfer.py unpack "$PACKED" /tmp/camvid > /dev/null || e
 (OUT=/tmp/pair/h STAGES="${2:?HELD_STAGES}" LIMIT=$limit bash /tmp/twin_chain_pair.sh "$PACKED" > /dev/null 2>&1) &
 OUT=/tmp/pair/s STAGES="${3:?SHIP_STAGES}" LIMIT=$limit bash /tmp/twin_chain_pair.sh "$PACKED" > /dev/null 2>&1
 wait
-for dir in runs/chain/*/; do
-  [ -f "$dir/done" ] || cp -f "$dir/last.pt" "/tmp/pair/$(basename "$dir")_last.pt" 2>/dev/null
-done
-rm -f "$OUT"/c.tar.*
-tar cf - -C /tmp/pair . | split -b 15m - "$OUT/c.tar."
+RUNS=runs/chain pack_lease /tmp/pair
 tail -n 30 /tmp/pair/h/chain.log /tmp/pair/s/chain.log
