@@ -20,7 +20,7 @@
 # (M + R_held) adds nothing, so seeds were the lever; session 22 ran the seeds and soups and found the
 # three-seed soup best, a fourth seed and a further cycle from the soup both lower). The chain scores
 # the held-out arms on the GPU (score:<name> in STAGES): refresh-bn at the five TTA sizes,
-# then evaluate on 0006R0 in float32, one pass and multiscale (<name>_score_none.json,
+# then evaluate on 0006R0 (or HOLDOUT, below) in float32, one pass and multiscale (<name>_score_none.json,
 # <name>_score_multiscale.json, and the refreshed weights as <name>_bn.pt, ready for
 # `segnet quantize` and the int8 figures). The arms that decide what ships are scored first, and
 # a shipped-model candidate's statistics are refreshed on every frame (refresh:S_ship -> S_ship_bn.pt).
@@ -34,17 +34,34 @@
 #   OUT=$OUT LIMIT=540 scripts/twin_chain_gpu.sh .gpu_data/camvid                # there, until "all done"
 # A later lease (a fresh machine) skips every stage whose copy is in $KEPT and starts from it.
 # SMOKE=1 DEVICE=cpu AMP=none SIZE=64x80 runs every stage for 2 steps (checks the plumbing on a CPU).
+#
+# HOLDOUT=0001TP builds a second twin that holds another drive out instead (the held-out stages
+# only, scored on that drive; its copies in research/twin_0001TP, its stage folders in
+# runs/chain_0001TP): a check that what 0006R0 chose holds on another drive, and the only way to
+# see Bicyclist generalise (0001TP holds 56k of its pixels, 0006R0 12k). Its default stages are the
+# twin's history to M, then the three seeds and their soup, M and the soup scored: about 25 GPU
+# minutes for G to M, so two leases: the second skips the first's finished stages (their copies
+# committed in $KEPT) and resumes the one it cut short from its <stage>_last.pt, put in $RESUME
+# (.gpu_data/resume, carried with the data).
 set -u
+. scripts/lease_pack.sh              # run from the repository root, as the lease scripts do (they copy this file)
 PACKED=${1:?usage: twin_chain_gpu.sh PACKED_CAMVID_DIR}
+DRIVE=${HOLDOUT:-0006R0}             # the drive the twin never trains on, and is scored on
 OUT=${OUT:-runs/chain_out}
-RUNS=${RUNS:-runs/chain}             # stage folders: kept between calls on a warm machine
+RUNS=${RUNS:-$(chain_runs "$DRIVE")} # stage folders: kept between calls on a warm machine
 LIMIT=${LIMIT:-540}                  # seconds this call may run before it stops itself
 DEVICE=${DEVICE:-cuda}
-# Session 22's lease ran every stage named above and kept the three-seed soups (S3_held_bn.pt,
-# S3_ship_bn.pt; v9 is S3_ship shifted and calibrated), so the default is the kept line: it skips
-# everything. Name the next arms in STAGES; a stage that starts from a soup uses its kept copy.
-STAGES=${STAGES:-G H1 H2 I M S3_held S3_ship}
-KEPT=${KEPT:-research/twin}          # float16 copies of stages finished in earlier leases (committed)
+RESUME=${RESUME:-.gpu_data/resume}   # <stage>_last.pt of stages an earlier lease cut short (carried with .gpu_data)
+if [ "$DRIVE" = 0006R0 ]; then
+  # Session 22's lease ran every stage named above and kept the three-seed soups (S3_held_bn.pt,
+  # S3_ship_bn.pt; v9 is S3_ship shifted and calibrated), so the default is the kept line: it skips
+  # everything. Name the next arms in STAGES; a stage that starts from a soup uses its kept copy.
+  STAGES=${STAGES:-G H1 H2 I M S3_held S3_ship}
+  KEPT=${KEPT:-research/twin}        # float16 copies of stages finished in earlier leases (committed)
+else
+  STAGES=${STAGES:-G H1 H2 I M score:M R_held R7_held R8_held S3_held score:S3_held}
+  KEPT=${KEPT:-research/twin_$DRIVE}
+fi
 SHIPPED=${SHIPPED:-src/segnet/weights/camvid_segnet_basic.pt}
 PY=${PYTHON:-python3}
 DATA=${DATA:-/tmp/camvid}
@@ -67,7 +84,7 @@ WORKERS=1; [ "$DEVICE" = cuda ] && WORKERS=8 && COMMON="$COMMON --augment-on-dev
 COMMON="$COMMON --workers $WORKERS"
 SCORE_LIMIT=""
 [ "${SMOKE:-0}" = 1 ] && COMMON="$COMMON --max-steps 2" && SCORE_LIMIT="--limit 2"
-HELD="--holdout 0006R0"
+HELD="--holdout $DRIVE"
 SHIP="--val-split none"
 
 half_weights() {  # last.pt -> $OUT/<name>.pt: float16 tensors, no optimiser/RNG state
@@ -106,6 +123,17 @@ stage() {  # name  init(or -)  epochs  lr  warmup  seed  split-options  [more op
   left=$(( LIMIT - $(elapsed) ))
   if [ $left -lt 30 ]; then echo "[$(elapsed)s] $name: no time left in this call"; return 1; fi
   local args
+  if [ ! -f "$dir/last.pt" ] && [ -f "$RESUME/${name}_last.pt" ]; then
+    # A stage cut short in an earlier lease: its last.pt came back, and its config is in it.
+    mkdir -p "$dir" && cp "$RESUME/${name}_last.pt" "$dir/last.pt" || return 1
+    $PY - "$dir" <<'PY' || return 1
+import json, sys, torch
+from pathlib import Path
+run = Path(sys.argv[1])
+(run / "config.json").write_text(json.dumps(torch.load(run / "last.pt", map_location="cpu", weights_only=False)["config"]))
+PY
+    echo "[$(elapsed)s] $name: resuming the earlier lease's $RESUME/${name}_last.pt"
+  fi
   if [ -f "$dir/last.pt" ]; then
     args="--run-dir $dir --resume --no-progress"
   else
@@ -138,6 +166,10 @@ as_trained() {  # a checkpoint without its class prior shift (v8 = v7 + shift-pr
 }
 
 run_stage() {
+  if [ "$DRIVE" != 0006R0 ]; then case $1 in
+    *_ship|refresh:*) echo "$1 is a ship-line stage: run it in the chain without HOLDOUT (the ship line holds nothing out)"
+                      return 2 ;;
+  esac; fi
   case $1 in
     G)      stage G - 168 0.05 3 1 "$HELD" ;;
     H1)     stage H1 "$(weights_of G)" 115 0.03 2 1 "$HELD" ;;
@@ -186,24 +218,24 @@ soup() {  # name part...: the runs' weights averaged in equal shares (a uniform 
 
 finish() {  # kind name: refresh-bn on the GPU at the multiscale TTA's five sizes (0.5-1.5; four until
   # session 22, whose twin scored +0.1 mIoU with the fifth); kind "score" (a held-out arm) then
-  # evaluates on 0006R0 in float32, one pass and multiscale; kind "refresh" (a shipped-data run,
+  # evaluates on the held-out drive in float32, one pass and multiscale; kind "refresh" (a shipped-data run,
   # nothing held out) refreshes on all of train+val only. The refreshed weights come back as <name>_bn.pt.
   local kind=$1 name=$2 dir=$RUNS/$1_$2 weights left holdout="" kept=$KEPT/${2}_bn.pt
-  if [ "$kind" = score ]; then holdout="--holdout 0006R0" kept=$KEPT/${name}_score_multiscale.json; fi
+  if [ "$kind" = score ]; then holdout="--holdout $DRIVE" kept=$KEPT/${name}_score_multiscale.json; fi
   if [ -f "$dir/done" ] || [ -f "$kept" ]; then echo "[$(elapsed)s] $kind $name: done"; return 0; fi
   weights=$(weights_of "$name")
   [ -f "$weights" ] || { echo "[$(elapsed)s] $kind $name: no weights ($weights)"; return 1; }
   left=$(( LIMIT - $(elapsed) ))
   if [ $left -lt 30 ]; then echo "[$(elapsed)s] $kind $name: no time left in this call"; return 1; fi
   mkdir -p "$dir"
-  echo "[$(elapsed)s] $kind $name: refresh-bn${holdout:+, then evaluate on 0006R0}"
+  echo "[$(elapsed)s] $kind $name: refresh-bn${holdout:+, then evaluate on $DRIVE}"
   ( timeout --kill-after=10 $left $PY -m segnet refresh-bn --weights "$weights" --output "$dir/bn.pt" \
       --data-root "$DATA" --split train+val $holdout --scales 0.5,0.75,1,1.25,1.5 --device "$DEVICE" \
       --workers $WORKERS || exit 1
     [ "$kind" = score ] || exit 0
     for tta in none multiscale; do
       timeout --kill-after=10 $(( LIMIT - $(elapsed) )) $PY -m segnet evaluate --weights "$dir/bn.pt" \
-        --data-root "$DATA" --split train+val --sequences 0006R0 --precision fp32 --tta $tta \
+        --data-root "$DATA" --split train+val --sequences "$DRIVE" --precision fp32 --tta $tta \
         --device "$DEVICE" --workers $WORKERS --no-progress --output "$dir/$tta" $SCORE_LIMIT || exit 1
       cp -f "$dir/$tta/metrics.json" "$OUT/${name}_score_$tta.json"
     done ) > "$OUT/${kind}_$name.log" 2>&1 || { echo "[$(elapsed)s] $kind $name: stopped"; return 1; }
@@ -213,6 +245,11 @@ finish() {  # kind name: refresh-bn on the GPU at the multiscale TTA's five size
 }
 
 for name in $STAGES; do
-  run_stage "$name" || { echo "[$(elapsed)s] stopping this call at $name; run the script again"; exit 75; }
+  run_stage "$name"
+  case $? in
+    0) ;;
+    2) echo "[$(elapsed)s] stopping at $name: fix STAGES"; exit 2 ;;
+    *) echo "[$(elapsed)s] stopping this call at $name; run the script again"; exit 75 ;;
+  esac
 done
 echo "[$(elapsed)s] all done"

@@ -20,7 +20,7 @@ mode=${1:?usage: twin_lease.sh start WAIT_S PACKED | collect WAIT_S}
 wait_s=${2:?WAIT_S: seconds this call waits for the chain}
 OUT=${OUT:-runs/lease_out}
 CHAIN_OUT=${CHAIN_OUT:-/tmp/chain_out}
-RUNS=${RUNS:-runs/chain}
+RUNS=${RUNS:-$(chain_runs "${HOLDOUT:-}")}   # HOLDOUT=0001TP: that twin's chain (twin_chain_gpu.sh)
 started=$(date +%s)
 mkdir -p "$OUT" "$CHAIN_OUT"
 

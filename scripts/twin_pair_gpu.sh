@@ -6,6 +6,7 @@
 # each, 2070 steps in all) side by side in 142 s, 14.6 steps/s, against 9.4 steps/s for one run alone.
 #   bash scripts/twin_pair_gpu.sh LIMIT "HELD_STAGES" "SHIP_STAGES"    # carry: [".gpu_data"]
 #   e.g. bash scripts/twin_pair_gpu.sh 185 "R9_held S4_held score:S4_held" "R9_ship S4_ship refresh:S4_ship"
+#   HOLDOUT=0001TP bash scripts/twin_pair_gpu.sh 540 "G H1" "C_ship"   # the second drive's twin beside the ship line
 # Here: cat chain.tar.* | tar x   (h/ and s/: each chain's $OUT; <stage>_last.pt for a stage cut short)
 set -u
 . "$(dirname "$0")/lease_pack.sh"
@@ -17,8 +18,9 @@ cp scripts/twin_chain_gpu.sh /tmp/twin_chain_pair.sh   # the next call re-sends 
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 # Unpack once here: two chains unpacking into one folder at once would race.
 python3 scripts/camvid_transfer.py unpack "$PACKED" /tmp/camvid > /dev/null || exit 2
+# HOLDOUT (e.g. 0001TP) goes to the held-out chain only: the ship line holds nothing out.
 (OUT=/tmp/pair/h STAGES="${2:?HELD_STAGES}" LIMIT=$limit bash /tmp/twin_chain_pair.sh "$PACKED" > /dev/null 2>&1) &
-OUT=/tmp/pair/s STAGES="${3:?SHIP_STAGES}" LIMIT=$limit bash /tmp/twin_chain_pair.sh "$PACKED" > /dev/null 2>&1
+HOLDOUT= OUT=/tmp/pair/s STAGES="${3:?SHIP_STAGES}" LIMIT=$limit bash /tmp/twin_chain_pair.sh "$PACKED" > /dev/null 2>&1
 wait
-RUNS=runs/chain pack_lease /tmp/pair
+pack_lease /tmp/pair "$(chain_runs "${HOLDOUT:-}")" "$(chain_runs)"
 tail -n 30 /tmp/pair/h/chain.log /tmp/pair/s/chain.log
