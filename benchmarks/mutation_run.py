@@ -308,7 +308,7 @@ MUTANTS = [
     Mutant("refine", "refine.py", "    kernel = kernel / kernel.sum()\n", "", REFINE,
            "the smoothness blur's kernel is not normalised (it scales the maps by about 7.5)"),
     Mutant("refine", "refine.py", "* (setting.prior_share - 1)", "* (1 - setting.prior_share)",
-           REFINE, "the CRF's prior adjustment goes the wrong way (1.5 of the shift, not 0.5)"),
+           REFINE, "the CRF's prior adjustment goes the wrong way (twice the shift, not none of it)"),
     Mutant("stop", "engine/stop.py", "signal.signal(chld, _child_ended)", "signal.signal(chld, signal.SIG_DFL)", STOP,
            "a worker's death pending with the stop meets SIG_DFL: Python prints a race-condition traceback"),
     # --- several SOURCE arguments (segnet predict a.png b.png, a glob the shell expanded) ------------------

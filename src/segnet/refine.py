@@ -9,10 +9,11 @@ over v8's twin in float32 + multiscale TTA, the default setting bought +0.7 mIoU
 ``benchmarks/crf_cost.py``).
 
 The CRF's Potts terms lean towards large, frequent regions, which is what `segnet shift-prior`
-does too: on a shifted model the CRF starts from logits that keep only ``CrfSetting.prior_share``
-(half) of the shift (v8: alpha 0.3 -> 0.15; v9: 0.2 -> 0.1). On 0006R0 that bought +0.15 mIoU, +1.2 C and +1.9
-SignSymbol IoU over the CRF on v8's own shift, for -0.4 BF, and the same on a two-seed soup shifted
-at 0.2 (-> 0.1); paths without the CRF keep the model's shift.
+does too, so on a shifted model the CRF starts from logits that keep only ``CrfSetting.prior_share``
+of the shift: none since session 23 (v9: 0.2 -> 0, the logits as trained), half before. Over
+half, on v9's twin with the multiscale TTA (what `predict` runs): +0.08 mIoU, +0.8 C and +1.4
+SignSymbol IoU for -0.4 BF, the same signs on three earlier models (mIoU within 0.1); with flip it
+costs 0.12 mIoU (SignSymbol +0.9). Paths without the CRF keep the model's shift.
 
 The appearance kernel is a normalised bilateral filter on a grid over (y, x, r, g, b) that keeps
 only the cells pixels fall in: nearest-cell splat, a [1, 2, 1] blur along each axis between
@@ -52,7 +53,7 @@ class CrfSetting:
     smoothness: float = 1.0
     smoothness_sigma: float = 3.0
     iterations: int = 5
-    prior_share: float = 0.5  # of a shifted model's class prior shift, kept in the unary term (1: all of it)
+    prior_share: float = 0.0  # of a shifted model's class prior shift, kept in the unary term (1: all of it)
 
 
 def crf_prior_adjustment(model_offsets: Sequence[float] | None, setting: CrfSetting = CrfSetting()) -> Tensor | None:

@@ -26,12 +26,13 @@ def test_evaluate_refine_crf_saves_the_refined_labels(tiny_camvid, tmp_path, cap
     assert capsys.readouterr().out.splitlines()[0].endswith("; --refine crf")
     metrics = json.loads((out / "metrics.json").read_text())
     record = torch.load(shipped, map_location="cpu", weights_only=False)["prior_shift"]
-    half = record["alpha"] / 2  # v9: shifted at 0.2, so the CRF starts from its logits at 0.1
+    kept = 0.0  # v9 is shifted at 0.2 and the CRF keeps none of it: it starts from the logits as trained
     assert record["alpha"] > 0 and metrics["refine"] == "crf"
-    assert metrics["prior_shift_alpha"] == record["alpha"] and metrics["crf_prior_alpha"] == half
+    assert metrics["prior_shift_alpha"] == record["alpha"] and metrics["crf_prior_alpha"] == kept
     loaded = load_model(shipped)
-    # the CRF's logits at half the shift, from the class weights the model records
-    adjustment = (prior_offsets(record["class_weights"], half) - torch.tensor(record["offsets"])).view(1, -1, 1, 1)
+    # the CRF's logits without the shift, from the class weights the model records
+    adjustment = (prior_offsets(record["class_weights"], kept) - torch.tensor(record["offsets"])).view(1, -1, 1, 1)
+    assert adjustment.abs().max() > 0.1  # the shift is taken out, not left in
     dataset = build_dataset("camvid", str(tiny_camvid), "val", eval_transform(None), 0)
     changed = 0
     with torch.no_grad():

@@ -98,11 +98,10 @@ def test_a_segmenter_with_refine_crf_labels_as_the_crf_of_its_logits():
     assert "refine=crf" in repr(refined)
     image = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     batch = image_to_tensor(image, plain.mean, plain.std)[None]
-    # the shipped model is shifted (v9: at 0.2): the CRF starts from its logits at half that (0.1)
-    alpha = shipped_prior_shift()["alpha"]
-    assert alpha > 0
-    shifted = plain.logits(batch) + shipped_adjustment_to(alpha / 2).view(1, -1, 1, 1)
-    want = refine_logits(shifted, rgb_from_normalised(batch, plain.mean, plain.std)).argmax(1)[0]
+    # the shipped model is shifted (v9: at 0.2): the CRF starts from its logits as trained (alpha 0)
+    assert shipped_prior_shift()["alpha"] > 0
+    unshifted = plain.logits(batch) + shipped_adjustment_to(0.0).view(1, -1, 1, 1)
+    want = refine_logits(unshifted, rgb_from_normalised(batch, plain.mean, plain.std)).argmax(1)[0]
     np.testing.assert_array_equal(refined.label(image), want.numpy())
     with pytest.raises(ValueError, match="refinement 'blur' is not one of auto, none, crf"):
         Segmenter.load(precision="fp32", tta="none", size=(48, 64), refine="blur")
@@ -122,14 +121,16 @@ def test_the_default_segmenter_refines_unless_it_runs_one_pass():
 
 
 @pytest.mark.parametrize("alpha", [0.3, 0.2])
-def test_the_crf_keeps_half_of_a_shifted_models_prior_shift(alpha):
+def test_the_crf_starts_from_a_shifted_models_logits_as_trained(alpha):
     weights = [0.3, 5.0, 1.0, 0.0, 2.5]
     model_offsets = prior_offsets(weights, alpha)
-    adjustment = crf_prior_adjustment(model_offsets.tolist())
-    torch.testing.assert_close(model_offsets + adjustment, prior_offsets(weights, alpha / 2))
-    undone = crf_prior_adjustment(model_offsets.tolist(), CrfSetting(prior_share=0))
-    torch.testing.assert_close(model_offsets + undone, torch.zeros(5))  # share 0: the weighting as trained
-    assert crf_prior_alpha(alpha, model_offsets.tolist()) == alpha / 2  # what metrics.json reports
+    assert CrfSetting().prior_share == 0  # session 23: none of the shift (it was half)
+    undone = crf_prior_adjustment(model_offsets.tolist())
+    torch.testing.assert_close(model_offsets + undone, torch.zeros(5))  # the weighting as trained
+    assert crf_prior_alpha(alpha, model_offsets.tolist()) == 0  # what metrics.json reports
+    half = crf_prior_adjustment(model_offsets.tolist(), CrfSetting(prior_share=0.5))
+    torch.testing.assert_close(model_offsets + half, prior_offsets(weights, alpha / 2))
+    assert crf_prior_alpha(alpha, model_offsets.tolist(), CrfSetting(prior_share=0.5)) == alpha / 2
     assert crf_prior_alpha(alpha, None) == alpha and crf_prior_alpha(None, None) is None
     assert crf_prior_adjustment(None) is None  # a model never shifted keeps its logits
     assert crf_prior_adjustment(model_offsets.tolist(), CrfSetting(prior_share=1)) is None  # all of the shift
