@@ -52,8 +52,11 @@ def alpha_offsets(weights: str, alphas: str | None) -> list[tuple[float | None, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_held_out_options(parser)
-    parser.add_argument("--settings", default="3,40,13,1,5",
-                        help="';'-separated appearance,spatial_sigma,colour_sigma,smoothness,iterations")
+    default = CrfSetting()
+    parser.add_argument("--settings", default=f"{default.appearance:g},{default.spatial_sigma:g},"
+                        f"{default.colour_sigma:g},{default.smoothness:g},{default.iterations}",
+                        help="';'-separated appearance,spatial_sigma,colour_sigma,smoothness,iterations "
+                        "(default: segnet.refine's)")
     parser.add_argument("--alphas", help="','-separated class prior shifts to score each setting at (weights "
                         "from `segnet shift-prior`; default: the weights' own)")
     parser.add_argument("--no-bf", action="store_true", help="skip boundary F1 (the slowest score)")

@@ -9,7 +9,7 @@ every pass of the TTA given: ``--shifts "8"`` one pass shifted by (8, 8), ``"4;8
 on top of multiscale (docs/recipe_study.md).
 
     python benchmarks/shift_study.py --shifts 8 --weights S3_held_a02.pt --data-root ../shared/camvid \\
-        --tta multiscale --alphas 0.1 --settings "3,40,13,1,5"
+        --tta multiscale --alphas 0 --settings "3,40,13,1,5"
 """
 
 from __future__ import annotations

@@ -120,6 +120,13 @@ def test_the_default_segmenter_refines_unless_it_runs_one_pass():
     assert segnet.load(precision="fp32", size=(48, 64), tta="none").refine == "none"
 
 
+def test_the_default_setting_is_the_one_chosen_on_the_held_out_drive():
+    # docs/recipe_study.md: sessions 19 (weights, widths), 20 and 23 (prior share, colour width 8)
+    setting = CrfSetting()
+    assert (setting.appearance, setting.spatial_sigma, setting.colour_sigma, setting.smoothness,
+            setting.smoothness_sigma, setting.iterations, setting.prior_share) == (3, 40, 8, 1, 3, 5, 0)
+
+
 @pytest.mark.parametrize("alpha", [0.3, 0.2])
 def test_the_crf_starts_from_a_shifted_models_logits_as_trained(alpha):
     weights = [0.3, 5.0, 1.0, 0.0, 2.5]
