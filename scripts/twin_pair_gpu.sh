@@ -6,7 +6,7 @@
 # each, 2070 steps in all) side by side in 142 s, 14.6 steps/s, against 9.4 steps/s for one run alone.
 #   bash scripts/twin_pair_gpu.sh LIMIT "HELD_STAGES" "SHIP_STAGES"    # carry: [".gpu_data"]
 #   e.g. bash scripts/twin_pair_gpu.sh 185 "R9_held S4_held score:S4_held" "R9_ship S4_ship refresh:S4_ship"
-#   HOLDOUT=0001TP bash scripts/twin_pair_gpu.sh 540 "G H1" "C_ship"   # the second drive's twin beside the ship line
+#   HOLDOUT=0001TP ...: the held-out chain is the second drive's twin (twin_chain_gpu.sh), the ship chain as before
 # Here: cat chain.tar.* | tar x   (h/ and s/: each chain's $OUT; <stage>_last.pt for a stage cut short)
 set -u
 . "$(dirname "$0")/lease_pack.sh"

@@ -97,8 +97,8 @@ def add_refine_argument(parser, default: str) -> None:
     parser.add_argument("--refine", default=default, choices=["auto", "none", "crf"],
                         help="crf: a dense CRF on the logits moves labels to the image's edges (held-out drive: "
                         "+0.9 mIoU, +4.4 BF over int8 multiscale; 0.2 s per 360x480 image on 2 cores; on a "
-                        "shifted model it starts from the logits as trained, without the class prior shift); auto: crf with flip or multiscale "
-                        f"TTA, else none (default {default})")
+                        "shifted model it starts from the logits as trained, without the class prior shift); "
+                        f"auto: crf with flip or multiscale TTA, else none (default {default})")
 
 
 def what_runs(model: str, size: tuple[int, int] | None, precision: str, tta: str, unit: str = "image",
