@@ -124,14 +124,8 @@ stage() {  # name  init(or -)  epochs  lr  warmup  seed  split-options  [more op
   if [ $left -lt 30 ]; then echo "[$(elapsed)s] $name: no time left in this call"; return 1; fi
   local args
   if [ ! -f "$dir/last.pt" ] && [ -f "$RESUME/${name}_last.pt" ]; then
-    # A stage cut short in an earlier lease: its last.pt came back, and its config is in it.
+    # A stage cut short in an earlier lease: its last.pt came back (`--resume` reads the config in it).
     mkdir -p "$dir" && cp "$RESUME/${name}_last.pt" "$dir/last.pt" || return 1
-    $PY - "$dir" <<'PY' || return 1
-import json, sys, torch
-from pathlib import Path
-run = Path(sys.argv[1])
-(run / "config.json").write_text(json.dumps(torch.load(run / "last.pt", map_location="cpu", weights_only=False)["config"]))
-PY
     echo "[$(elapsed)s] $name: resuming the earlier lease's $RESUME/${name}_last.pt"
   fi
   if [ -f "$dir/last.pt" ]; then

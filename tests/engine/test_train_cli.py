@@ -13,6 +13,7 @@ from PIL import Image
 from sklearn.metrics import confusion_matrix
 
 from segnet.cli.main import main
+from segnet.weights import resolve_weights
 
 COMMON = ["--model", "segnet_basic", "--size", "32x48", "--batch-size", "2", "--workers", "0",
           "--no-progress", "--lr", "0.05"]
@@ -43,6 +44,27 @@ def test_run_directory_is_complete(tiny_camvid, tmp_path):
     assert config["model"] == "segnet_basic" and config["size"] == [32, 48]
     last = torch.load(run / "last.pt", weights_only=True)
     assert last["progress"]["epoch"] == 2 and last["classes"]["names"][0] == "Sky"
+
+
+def test_a_last_pt_without_its_config_json_resumes_with_the_config_it_records(tiny_camvid, tmp_path):
+    # What a GPU lease sends back of a stage it cut short is last.pt alone.
+    run = tmp_path / "run"
+    assert main(train_args(tiny_camvid, run, "--epochs", "3", "--lr", "0.02", "--max-steps", "5")) == 0
+    (run / "config.json").unlink()
+    assert main(["train", "--run-dir", str(run), "--resume", "--max-steps", "1000", "--no-progress"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["epochs"] == 3 and config["lr"] == 0.02 and config["size"] == [32, 48]  # not the defaults
+    assert [r["epoch"] for r in csv.DictReader((run / "metrics.csv").open())] == ["1", "2", "3"]
+
+
+def test_a_resume_with_no_config_anywhere_is_one_line(tmp_path, capsys):
+    assert main(["train", "--run-dir", str(tmp_path), "--resume", "--no-progress"]) == 2
+    assert "no last.pt to resume from" in capsys.readouterr().err
+    # a checkpoint that records no training config (weights only)
+    weights_only = {k: v for k, v in torch.load(resolve_weights(None), weights_only=False).items() if k != "config"}
+    torch.save(weights_only, tmp_path / "last.pt")
+    assert main(["train", "--run-dir", str(tmp_path), "--resume", "--no-progress"]) == 2
+    assert "no config.json beside it and no training config in it" in capsys.readouterr().err
 
 
 def test_interrupted_run_resumes_exactly(tiny_camvid, tmp_path):

@@ -14,6 +14,17 @@ from ..engine.config import TrainConfig
 from .common import next_free_dir, parse_range, parse_size
 
 
+def checkpoint_config(path: Path) -> dict[str, Any]:
+    """The training config a last.pt records (the trainer saves it with the training state)."""
+    from ..checkpoint import read_checkpoint  # torch: only on this path, not to parse the options
+
+    config = read_checkpoint(path).get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: no config.json beside it and no training config in it, so the run cannot "
+                         "be resumed; start a new run with --init-weights")
+    return config
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train", help="train a model (SGD, weighted cross-entropy, validation, checkpoints)",
@@ -133,8 +144,12 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if not (Path(args.run_dir) / "last.pt").is_file() and not saved.is_file():
             raise ValueError(f"{args.run_dir}: no last.pt to resume from")
         # A run killed before its first checkpoint has a config.json but no last.pt: it starts over.
+        # A last.pt without its config.json (only the checkpoint came back from another machine)
+        # continues with the config the checkpoint records, not with the defaults.
         if saved.is_file():
             base = TrainConfig.from_dict(json.loads(saved.read_text()))
+        else:
+            base = TrainConfig.from_dict(checkpoint_config(Path(args.run_dir) / "last.pt"))
     values = {}
     for field in fields(TrainConfig):
         given = getattr(args, field.name, None)
