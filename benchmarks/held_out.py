@@ -37,13 +37,14 @@ def holdout_names(args: argparse.Namespace) -> list[str]:
     return [name for name in args.holdout.split(",") if name]
 
 
-def held_out_logits(args: argparse.Namespace, loaded, dtype: type = np.float16,
+def held_out_logits(args: argparse.Namespace, loaded, dtype: type = np.float16, frame_logits=None,
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Logits (kept as ``dtype``), RGB images (uint8) and labels of the held-out frames; from --cache if there.
 
     The model runs once per frame, in float32, with the TTA given; every variant a study scores is
     then computed from these logits, so the variants differ in nothing else. Float16 halves the
     memory (the multiscale logits of 101 frames: 380 MB) at the cost of the rare near-tie.
+    ``frame_logits(model, batch_of_one, size)`` replaces the TTA's logits with a study's own passes.
     """
     if args.cache and os.path.exists(args.cache):
         data = np.load(args.cache)
@@ -58,8 +59,11 @@ def held_out_logits(args: argparse.Namespace, loaded, dtype: type = np.float16,
     with torch.no_grad():
         for index in range(count):
             image, label = held[index]
-            out = logits_at_size(model, image.unsqueeze(0), loaded.size, channels_last=True, tta=args.tta)
-            logits.append(out[0].numpy().astype(dtype))
+            if frame_logits is None:
+                out = logits_at_size(model, image.unsqueeze(0), loaded.size, channels_last=True, tta=args.tta)[0]
+            else:
+                out = frame_logits(model, image.unsqueeze(0), loaded.size)
+            logits.append(out.numpy().astype(dtype))
             images.append(((image * std + mean).clamp(0, 1) * 255).round().byte().numpy())
             labels.append(label.numpy().astype(np.uint8))
     print(f"{count} frames of {args.holdout} run in {time.perf_counter() - start:.0f} s ({args.tta})")

@@ -22,24 +22,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from segnet.backends import prepare_for_inference
 from segnet.checkpoint import load_model
-from segnet.data import build_dataset, eval_transform, select_sequences
 from segnet.inference import logits_at_size
 from segnet.refine import CrfSetting, dense_crf
-from segnet.tta import TTA_SCALES, scaled_sizes
+from segnet.tta import TTA_SCALES, parse_scales, scaled_sizes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crf_study import alpha_offsets  # noqa: E402
-from held_out import HeldOutScore, add_held_out_options, holdout_names, lowest_classes  # noqa: E402
+from held_out import HeldOutScore, add_held_out_options, held_out_logits, lowest_classes  # noqa: E402
 
 
 def scale_logits(model: torch.nn.Module, batch: torch.Tensor, size: tuple[int, int],
@@ -53,28 +49,11 @@ def scale_logits(model: torch.nn.Module, batch: torch.Tensor, size: tuple[int, i
 def per_scale_logits(args: argparse.Namespace, loaded, scales: tuple[float, ...],
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Logits (frames x scales x classes x H x W, float16), images and labels; from --cache if there."""
-    if args.cache and os.path.exists(args.cache):
-        data = np.load(args.cache)
-        if tuple(data["scales"].tolist()) != tuple(scales):
-            raise SystemExit(f"{args.cache}: cached for scales {data['scales'].tolist()}, not {list(scales)}")
-        return data["logits"], data["images"], data["labels"]
-    held = select_sequences(build_dataset("camvid", args.data_root, args.train_split, eval_transform(None), 0),
-                            keep=holdout_names(args))
-    model = prepare_for_inference(loaded.model, "fp32")
-    mean, std = torch.tensor(loaded.mean).view(3, 1, 1), torch.tensor(loaded.std).view(3, 1, 1)
-    count = len(held) if not args.limit else min(args.limit, len(held))
-    logits, images, labels = [], [], []
-    start = time.perf_counter()
-    with torch.no_grad():
-        for index in range(count):
-            image, label = held[index]
-            logits.append(scale_logits(model, image.unsqueeze(0), loaded.size, scales)[:, 0].numpy().astype(np.float16))
-            images.append(((image * std + mean).clamp(0, 1) * 255).round().byte().numpy())
-            labels.append(label.numpy().astype(np.uint8))
-    print(f"{count} frames of {args.holdout} run at {len(scales)} scales in {time.perf_counter() - start:.0f} s")
-    result = np.stack(logits), np.stack(images), np.stack(labels)
-    if args.cache:
-        np.savez(args.cache, logits=result[0], images=result[1], labels=result[2], scales=np.array(scales))
+    result = held_out_logits(args, loaded, frame_logits=lambda model, batch, size:
+                             scale_logits(model, batch, size, scales)[:, 0])
+    if result[0].ndim != 5 or result[0].shape[1] != len(scales):
+        raise SystemExit(f"{args.cache}: holds logits of shape {result[0].shape[1:]}, not one per scale of "
+                         f"{len(scales)} (a crf_study.py cache, or other scales?)")
     return result
 
 
@@ -123,7 +102,10 @@ def main() -> None:
     parser.add_argument("--no-bf", action="store_true", help="skip boundary F1 (the slowest score)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    scales = tuple(float(s) for s in args.scales.split(","))
+    try:
+        scales = parse_scales(args.scales)
+    except ValueError as error:
+        raise SystemExit(f"--scales: {error}") from None
     powers = [float(p) for p in args.powers.split(",") if p]
 
     loaded = load_model(args.weights)
