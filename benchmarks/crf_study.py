@@ -35,7 +35,7 @@ from segnet.prior import prior_offsets
 from segnet.refine import CrfSetting, dense_crf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from held_out import HeldOutScore, add_held_out_options, held_out_logits, lowest_classes  # noqa: E402
+from held_out import HeldOutScore, add_held_out_options, held_out_logits, row_line  # noqa: E402
 
 
 def alpha_offsets(weights: str, alphas: str | None) -> list[tuple[float | None, torch.Tensor | None]]:
@@ -88,9 +88,7 @@ def main() -> None:
             name = f"alpha {alpha:g}: {name}"
         row = {"setting": name, "alpha": alpha, **score.row(), "seconds_per_frame": seconds}
         rows.append(row)
-        print(f"{name:>28} {row['global_accuracy']:>6.2f} {row['class_accuracy']:>6.2f} {row['miou']:>6.2f} "
-              f"{row['bf']:>6.2f} | {row['miou_first_half']:>8.2f} {row['miou_second_half']:>8.2f} {seconds:>7.2f}  "
-              f"{lowest_classes(row)}", flush=True)
+        print(row_line(name, row, 28, f" {seconds:>7.2f}"), flush=True)
     if args.output:
         with open(args.output, "w") as handle:
             json.dump({"weights": args.weights, "holdout": args.holdout, "tta": args.tta,

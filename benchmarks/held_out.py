@@ -103,3 +103,11 @@ def lowest_classes(row: dict) -> str:
     """The two lowest per-class IoUs of a row, named (the target wants none under 10)."""
     lowest = sorted(row["per_class_iou"].items(), key=lambda item: item[1])[:2]
     return ", ".join(f"{name} {iou:.1f}" for name, iou in lowest)
+
+
+def row_line(label: str, row: dict, width: int, extra: str = "") -> str:
+    """One printed row of a study: its label, G, C, mIoU, BF | mIoU per half (then ``extra``), and
+    the two lowest classes."""
+    return (f"{label:>{width}} {row['global_accuracy']:>6.2f} {row['class_accuracy']:>6.2f} {row['miou']:>6.2f} "
+            f"{row['bf']:>6.2f} | {row['miou_first_half']:>8.2f} {row['miou_second_half']:>8.2f}{extra}  "
+            f"{lowest_classes(row)}")

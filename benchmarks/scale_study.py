@@ -35,7 +35,7 @@ from segnet.tta import TTA_SCALES, parse_scales, scaled_sizes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crf_study import alpha_offsets  # noqa: E402
-from held_out import HeldOutScore, add_held_out_options, held_out_logits, lowest_classes  # noqa: E402
+from held_out import HeldOutScore, add_held_out_options, held_out_logits, row_line  # noqa: E402
 
 
 def scale_logits(model: torch.nn.Module, batch: torch.Tensor, size: tuple[int, int],
@@ -136,9 +136,7 @@ def main() -> None:
                 row = {"combination": name, "how": how, "weights": weights.round(4).tolist(), "crf": refine,
                        "alpha": alpha, **score.row()}
                 rows.append(row)
-                print(f"{label:>34} {row['global_accuracy']:>6.2f} {row['class_accuracy']:>6.2f} "
-                      f"{row['miou']:>6.2f} {row['bf']:>6.2f} | {row['miou_first_half']:>8.2f} "
-                      f"{row['miou_second_half']:>8.2f}  {lowest_classes(row)}", flush=True)
+                print(row_line(label, row, 34), flush=True)
     if args.output:
         with open(args.output, "w") as handle:
             json.dump({"weights": args.weights, "holdout": args.holdout, "scales": scales,

@@ -13,7 +13,7 @@ does too, so on a shifted model the CRF starts from logits that keep only ``CrfS
 of the shift: none since session 23 (v9: 0.2 -> 0, the logits as trained), half before. Over
 half, on v9's twin with the multiscale TTA (what `predict` runs): +0.08 mIoU, +0.8 C and +1.4
 SignSymbol IoU for -0.4 BF, the same signs on three earlier models (mIoU within 0.1); with flip it
-costs 0.12 mIoU (SignSymbol +0.9). Paths without the CRF keep the model's shift.
+costs 0.12 mIoU in float32, 0.14 in int8 (SignSymbol +0.9). Paths without the CRF keep the model's shift.
 
 The appearance kernel is a normalised bilateral filter on a grid over (y, x, r, g, b) that keeps
 only the cells pixels fall in: nearest-cell splat, a [1, 2, 1] blur along each axis between

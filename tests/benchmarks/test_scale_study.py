@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -13,20 +9,6 @@ import torch
 from segnet.inference import logits_at_size
 from segnet.models import create_model
 from segnet.tta import TTA_SCALES
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-@pytest.fixture(scope="module")
-def scale_study():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location("scale_study", BENCHMARKS / "scale_study.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
 
 
 def test_equal_weights_over_the_scales_are_the_multiscale_tta(scale_study):
