@@ -204,3 +204,15 @@ def test_two_process_gloo_equals_single_process(tiny_camvid, tmp_path):
         assert torch.allclose(ddp[name], single[name], atol=1e-5, rtol=1e-4), name
         moved |= not torch.allclose(ddp[name], initial.state_dict()[name])
     assert moved  # training really changed the weights
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--paste-classes", "Pedestrian,Rider"], "Rider not in camvid"),
+    (["--paste-classes", "Pedestrian", "--paste-prob", "0"], "copy-paste probability must be in (0, 1]"),
+])
+def test_bad_paste_options_are_one_line_errors(tiny_camvid, tmp_path, capsys, extra, message):
+    code = main(["train", "--model", "segnet_basic", "--data-root", str(tiny_camvid), "--size", "32x48",
+                 "--workers", "0", "--epochs", "1", "--run-dir", str(tmp_path / "r"), "--no-progress", *extra])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) == 1

@@ -51,6 +51,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--color-jitter", type=float,
                    help="photometric augmentation strength s: brightness, contrast, saturation +-s, hue +-s/6 "
                    "(default 0, off)")
+    p.add_argument("--paste-classes", metavar="NAME[,NAME]",
+                   help="class copy-paste: these classes' pixels of another training frame pasted in place, "
+                   "mirrored at random (e.g. Pedestrian,Bicyclist; default off)")
+    p.add_argument("--paste-prob", type=float, help="share of training frames that get a paste (default 0.5)")
     p.add_argument("--epochs", type=int, help=f"epochs (default {defaults.epochs})")
     p.add_argument("--batch-size", type=int, help=f"images per process and micro-batch (default {defaults.batch_size})")
     p.add_argument("--accum-steps", type=int, help="micro-batches per optimiser step (default 1)")

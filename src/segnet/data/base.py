@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from segnet.data.classes import ClassSet
 from segnet.data.io import check_label_values, check_same_size, read_label, read_rgb
+from segnet.data.paste import ClassPaste, paste_arrays
 from segnet.data.transforms import Sample, ToTensor, Transform
 
 
@@ -29,6 +31,7 @@ class SegmentationDataset(Dataset):
 
     classes: ClassSet
     files: list[tuple[Path, Path]]
+    paste: ClassPaste | None = None  # class copy-paste before the transforms (training sets only)
 
     def __init__(
         self, classes: ClassSet, files: list[tuple[Path, Path]], transform: Transform | None = None, seed: int = 0
@@ -77,6 +80,8 @@ class SegmentationDataset(Dataset):
             raise IndexError(f"index {index} out of range for {n} items")
         index = int(index) % n  # samplers may hand numpy ints; the rng wants the canonical index
         sample = self.load_sample(index)
+        if self.paste is not None:
+            sample = self._pasted(sample, index, self.epoch if epoch is None else epoch)
         if self.transform is not None:
             sample = self.transform(sample, self.rng(index, epoch))
         if not isinstance(sample.image, torch.Tensor):
@@ -85,6 +90,22 @@ class SegmentationDataset(Dataset):
         if sample.depth is not None:
             image = torch.cat([image, sample.depth], dim=0)  # depth is the 4th input channel
         return image, sample.label
+
+    def _pasted(self, sample: Sample, index: int, epoch: int) -> Sample:
+        """``sample`` with another frame's pixels of the paste classes over it (see :mod:`segnet.data.paste`)."""
+        drawn = self.paste.draw(self.seed, epoch, index, len(self))
+        if drawn is None or sample.label is None:
+            return sample
+        if sample.depth is not None:
+            raise ValueError("copy-paste does not support a depth channel; train without it")
+        donor_index, mirror = drawn
+        donor = self.load_sample(donor_index)
+        size = sample.image.size
+        donor_image = np.asarray(donor.image.convert("RGB").resize(size, Image.BILINEAR))
+        donor_label = np.asarray(donor.label.resize(size, Image.NEAREST), dtype=np.int32)
+        image, label = paste_arrays(np.asarray(sample.image.convert("RGB")), np.asarray(sample.label, dtype=np.int32),
+                                    donor_image, donor_label, self.paste.classes, mirror)
+        return Sample.from_arrays(Image.fromarray(image), label)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.classes.name}, {len(self)} items, seed={self.seed}, epoch={self.epoch})"

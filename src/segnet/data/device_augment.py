@@ -49,6 +49,8 @@ class DeviceAugmenter:
                 raise ValueError(f"augmenting on the device does not support {step!r}; train without it")
         self.dataset, self.device, self.steps = dataset, torch.device(device), steps
         self.ignore_index = dataset.classes.ignore_index
+        paste = dataset.paste
+        self._paste_classes = torch.tensor(paste.classes if paste else (), dtype=torch.long, device=self.device)
         # Normalisation constants on the device once: a copy per item would stall a GPU each time.
         self._normalize = {id(step): (step.mean.to(self.device), step.std.to(self.device))
                            for step in steps if isinstance(step, Normalize)}
@@ -95,6 +97,15 @@ class DeviceAugmenter:
         rng = self.dataset.rng(index, epoch)
         image = self.images[index].float() / 255.0
         label = self.labels[index].long()
+        paste = self.dataset.paste
+        drawn = None if paste is None else paste.draw(self.dataset.seed, epoch, index, len(self))
+        if drawn is not None:  # the loader's class copy-paste (segnet.data.paste), on the device
+            donor_image, donor_label = self.images[drawn[0]].float() / 255.0, self.labels[drawn[0]].long()
+            if drawn[1]:
+                donor_image, donor_label = donor_image.flip(-1), donor_label.flip(-1)
+            mask = torch.isin(donor_label, self._paste_classes)
+            image = torch.where(mask, donor_image, image)
+            label = torch.where(mask, donor_label, label)
         for step in self.steps:
             if isinstance(step, RandomScaleCrop):
                 image, label = _scale_crop(image, label, step, rng, self.ignore_index)

@@ -23,6 +23,10 @@ class TrainConfig:
     crop: tuple[int, int] | None = None  # train on random HxW crops of the image at `size` (None: whole frames)
     scale_range: tuple[float, float] = (0.75, 1.25)  # random rescale before the crop (scale_aug)
     color_jitter: float = 0.0  # brightness/contrast/saturation +-s and hue +-s/6; 0 = off
+    # Class copy-paste: these classes' pixels (comma-separated names, e.g. Pedestrian,Bicyclist) of another
+    # training frame pasted in place, mirrored at random, with probability paste_prob; None = off.
+    paste_classes: str | None = None
+    paste_prob: float = 0.5
     epochs: int = 100
     batch_size: int = 4  # per process and micro-batch
     accum_steps: int = 1  # micro-batches per optimiser step (global batch = batch*accum*world)
@@ -91,6 +95,9 @@ class TrainConfig:
             (math.isfinite(self.ema_decay) and 0 <= self.ema_decay < 1,
              f"EMA decay must be in [0, 1) (0 = off), got {self.ema_decay}"),
             (0 <= self.color_jitter < 1, f"colour jitter must be in [0, 1), got {self.color_jitter}"),
+            (math.isfinite(self.paste_prob) and 0 < self.paste_prob <= 1,
+             f"copy-paste probability must be in (0, 1], got {self.paste_prob}"),
+            (not (self.paste_classes and self.use_depth), "copy-paste does not support a depth channel; drop one"),
             (0 < self.scale_range[0] <= self.scale_range[1],
              f"scale range must satisfy 0 < min <= max, got {self.scale_range[0]}-{self.scale_range[1]}"),
             (math.isfinite(self.lovasz_weight) and self.lovasz_weight >= 0,
