@@ -11,7 +11,7 @@ from PIL import Image
 
 from segnet.data import CAMVID, CamVid
 from segnet.data.device_augment import DeviceAugmenter
-from segnet.data.paste import ClassPaste, paste_arrays, paste_classes
+from segnet.data.paste import ClassPaste, paste_arrays, paste_by_name
 from segnet.data.transforms import (ColorJitter, Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize,
                                     ToTensor)
 
@@ -47,9 +47,9 @@ def test_draws_never_pick_the_item_itself_and_follow_the_probability():
 
 
 def test_class_names_resolve_case_insensitively_and_unknown_ones_are_named():
-    assert paste_classes(CAMVID, ["bicyclist", "Pedestrian "], 0.5).classes == (9, 10)
+    assert paste_by_name(CAMVID, ["bicyclist", "Pedestrian "], 0.5).classes == (9, 10)
     with pytest.raises(ValueError, match="Rider"):
-        paste_classes(CAMVID, ["Pedestrian", "Rider"], 0.5)
+        paste_by_name(CAMVID, ["Pedestrian", "Rider"], 0.5)
     for p in (0.0, 1.5):
         with pytest.raises(ValueError, match="probability"):
             ClassPaste((9,), p)

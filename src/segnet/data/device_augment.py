@@ -49,8 +49,9 @@ class DeviceAugmenter:
                 raise ValueError(f"augmenting on the device does not support {step!r}; train without it")
         self.dataset, self.device, self.steps = dataset, torch.device(device), steps
         self.ignore_index = dataset.classes.ignore_index
-        paste = dataset.paste
-        self._paste_classes = torch.tensor(paste.classes if paste else (), dtype=torch.long, device=self.device)
+        self.paste = dataset.paste  # read once, like the transforms: the classes go to the device here
+        self._paste_classes = torch.tensor(self.paste.classes if self.paste else (), dtype=torch.long,
+                                           device=self.device)
         # Normalisation constants on the device once: a copy per item would stall a GPU each time.
         self._normalize = {id(step): (step.mean.to(self.device), step.std.to(self.device))
                            for step in steps if isinstance(step, Normalize)}
@@ -97,8 +98,7 @@ class DeviceAugmenter:
         rng = self.dataset.rng(index, epoch)
         image = self.images[index].float() / 255.0
         label = self.labels[index].long()
-        paste = self.dataset.paste
-        drawn = None if paste is None else paste.draw(self.dataset.seed, epoch, index, len(self))
+        drawn = None if self.paste is None else self.paste.draw(self.dataset.seed, epoch, index, len(self))
         if drawn is not None:  # the loader's class copy-paste (segnet.data.paste), on the device
             donor_image, donor_label = self.images[drawn[0]].float() / 255.0, self.labels[drawn[0]].long()
             if drawn[1]:

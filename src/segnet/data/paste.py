@@ -45,7 +45,7 @@ class ClassPaste:
         return donor, bool(rng.random() < 0.5)
 
 
-def paste_classes(classes: ClassSet, names: Sequence[str], p: float) -> ClassPaste:
+def paste_by_name(classes: ClassSet, names: Sequence[str], p: float) -> ClassPaste:
     """A :class:`ClassPaste` from class names (case-insensitive); an unknown name raises ValueError."""
     lookup = {name.lower(): i for i, name in enumerate(classes.names)}
     unknown = [name for name in names if name.strip().lower() not in lookup]

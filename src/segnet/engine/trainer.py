@@ -32,7 +32,7 @@ from tqdm import tqdm
 from ..data import (IMAGENET_MEAN, IMAGENET_STD, SegmentationDataset, build_dataset, cached_median_frequency_weights,
                     eval_transform, select_sequences)
 from ..data.device_augment import DeviceAugmenter
-from ..data.paste import paste_classes
+from ..data.paste import paste_by_name
 from ..data.transforms import ColorJitter, Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize, ToTensor
 from ..inference import autocast_context
 from ..models import create_model, load_vgg16_encoder_weights
@@ -144,7 +144,7 @@ def training_datasets(cfg: TrainConfig, extra: dict[str, Any]
     elif cfg.val_split:
         val_set = build(cfg.val_split, eval_transform(None))
     if cfg.paste_classes:
-        train_set.paste = paste_classes(train_set.classes, cfg.paste_classes.split(","), cfg.paste_prob)
+        train_set.paste = paste_by_name(train_set.classes, cfg.paste_classes.split(","), cfg.paste_prob)
     return probe, train_set, val_set
 
 
