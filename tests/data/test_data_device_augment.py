@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -11,39 +9,15 @@ from PIL import Image, ImageEnhance
 
 from segnet.data import CamVid
 from segnet.data.device_augment import DeviceAugmenter, _blend, _luma, _shift_hue
-from segnet.data.transforms import (ColorJitter, Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize,
-                                    ToTensor)
+from segnet.data.transforms import Compose, Normalize, RandomHorizontalFlip, ToTensor
 from segnet.data.transforms import _shift_hue as pil_shift_hue
 
 IGNORE = 11
 
 
-def _scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Blocks of 8x8 pixels, each of one class and one colour: any shifted crop or missed flip shows."""
-    blocks = rng.integers(0, 11, (height // 8 + 1, width // 8 + 1))
-    label = np.kron(blocks, np.ones((8, 8), dtype=np.int64))[:height, :width].astype(np.uint8)
-    palette = rng.integers(0, 256, (11, 3))
-    image = palette[label] + rng.normal(0, 6, (height, width, 3))
-    return np.clip(image, 0, 255).astype(np.uint8), label
-
-
-def _camvid(root: Path, sizes: list[tuple[int, int]]) -> Path:
-    rng = np.random.default_rng(7)
-    for i, (height, width) in enumerate(sizes):
-        image, label = _scene(rng, height, width)
-        for folder, array in (("train", image), ("trainannot", label)):
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(array).save(root / folder / f"seq_{i:03d}.png")
-    return root
-
-
-def _pipeline() -> Compose:
-    return Compose([Resize(48, 64), RandomScaleCrop((40, 56), scale=(0.6, 1.4), ignore_index=IGNORE),
-                    ColorJitter(0.25, 0.25, 0.25, 0.04), RandomHorizontalFlip(0.5), ToTensor(), Normalize()])
-
-
-def test_every_frame_gets_the_draws_of_the_cpu_transforms(tmp_path):
-    dataset = CamVid(_camvid(tmp_path, [(48, 64), (60, 80), (48, 64), (36, 48)]), "train", _pipeline(), seed=3)
+def test_every_frame_gets_the_draws_of_the_cpu_transforms(tmp_path, block_camvid, augment_pipeline):
+    frames = block_camvid(tmp_path, [(48, 64), (60, 80), (48, 64), (36, 48)])
+    dataset = CamVid(frames, "train", augment_pipeline(), seed=3)
     augmenter = DeviceAugmenter(dataset, "cpu", threads=2)
     padded_seen = 0
     for epoch in range(6):
@@ -59,8 +33,8 @@ def test_every_frame_gets_the_draws_of_the_cpu_transforms(tmp_path):
     assert padded_seen > 0  # scales below 0.83 leave padding: its ignore label was compared too
 
 
-def test_batches_stack_items_in_order_and_drop_a_short_last_batch(tmp_path):
-    dataset = CamVid(_camvid(tmp_path, [(48, 64)] * 5), "train", _pipeline(), seed=0)
+def test_batches_stack_items_in_order_and_drop_a_short_last_batch(tmp_path, block_camvid, augment_pipeline):
+    dataset = CamVid(block_camvid(tmp_path, [(48, 64)] * 5), "train", augment_pipeline(), seed=0)
     augmenter = DeviceAugmenter(dataset, "cpu")
     items = [(2, i) for i in (4, 0, 3, 1, 2)]
     batches = list(augmenter.batches(iter(items), batch_size=2))
@@ -103,7 +77,7 @@ def test_brightness_contrast_and_saturation_follow_pil_enhancers(factor):
         assert (got - expected).abs().max() < 2.5 / 255, enhancer.__name__
 
 
-def test_a_transform_it_cannot_run_is_named(tmp_path):
+def test_a_transform_it_cannot_run_is_named(tmp_path, block_camvid):
     class Blur:
         def __call__(self, sample, rng):
             return sample
@@ -111,13 +85,13 @@ def test_a_transform_it_cannot_run_is_named(tmp_path):
         def __repr__(self) -> str:
             return "Blur()"
 
-    dataset = CamVid(_camvid(tmp_path, [(48, 64)]), "train", Compose([Blur(), ToTensor()]))
+    dataset = CamVid(block_camvid(tmp_path, [(48, 64)]), "train", Compose([Blur(), ToTensor()]))
     with pytest.raises(ValueError, match=r"does not support Blur\(\)"):
         DeviceAugmenter(dataset, "cpu")
 
 
-def test_frames_of_several_sizes_need_a_working_size(tmp_path):
-    root = _camvid(tmp_path, [(48, 64), (36, 48)])
+def test_frames_of_several_sizes_need_a_working_size(tmp_path, block_camvid):
+    root = block_camvid(tmp_path, [(48, 64), (36, 48)])
     dataset = CamVid(root, "train", Compose([RandomHorizontalFlip(), ToTensor(), Normalize()]))
     with pytest.raises(ValueError, match=r"one size .*36x48, 48x64; give --size"):
         DeviceAugmenter(dataset, "cpu")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,8 +10,6 @@ from PIL import Image
 from segnet.data import CAMVID, CamVid
 from segnet.data.device_augment import DeviceAugmenter
 from segnet.data.paste import ClassPaste, paste_arrays, paste_by_name
-from segnet.data.transforms import (ColorJitter, Compose, Normalize, RandomHorizontalFlip, RandomScaleCrop, Resize,
-                                    ToTensor)
 
 IGNORE = 11
 
@@ -55,30 +51,9 @@ def test_class_names_resolve_case_insensitively_and_unknown_ones_are_named():
             ClassPaste((9,), p)
 
 
-def _scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    blocks = rng.integers(0, 11, (height // 8 + 1, width // 8 + 1))
-    label = np.kron(blocks, np.ones((8, 8), dtype=np.int64))[:height, :width].astype(np.uint8)
-    image = rng.integers(0, 256, (11, 3))[label] + rng.normal(0, 6, (height, width, 3))
-    return np.clip(image, 0, 255).astype(np.uint8), label
-
-
-def _camvid(root: Path, count: int) -> Path:
-    rng = np.random.default_rng(5)
-    for i in range(count):
-        image, label = _scene(rng, 48, 64)
-        for folder, array in (("train", image), ("trainannot", label)):
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(array).save(root / folder / f"seq_{i:03d}.png")
-    return root
-
-
-def _pipeline() -> Compose:
-    return Compose([Resize(48, 64), RandomScaleCrop((40, 56), scale=(0.6, 1.4), ignore_index=IGNORE),
-                    ColorJitter(0.25, 0.25, 0.25, 0.04), RandomHorizontalFlip(0.5), ToTensor(), Normalize()])
-
-
-def test_pasting_changes_only_the_pasted_pixels_and_leaves_the_other_draws_alone(tmp_path):
-    root = _camvid(tmp_path, 4)
+def test_pasting_changes_only_the_pasted_pixels_and_leaves_the_other_draws_alone(tmp_path, block_camvid,
+                                                                                   augment_pipeline):
+    root = block_camvid(tmp_path, [(48, 64)] * 4)
     plain = CamVid(root, "train", None, seed=2)
     pasted = CamVid(root, "train", None, seed=2)
     pasted.paste = ClassPaste((2, 5), p=1.0)
@@ -93,7 +68,7 @@ def test_pasting_changes_only_the_pasted_pixels_and_leaves_the_other_draws_alone
         assert torch.equal(label[torch.from_numpy(moved)], torch.from_numpy(donor_label[moved]).long())
         assert torch.equal(label[torch.from_numpy(~moved)], original[torch.from_numpy(~moved)])
     # With the transforms on, an unpasted item gets exactly the augmentation it had without pasting.
-    plain.transform, pasted.transform = _pipeline(), _pipeline()
+    plain.transform, pasted.transform = augment_pipeline(), augment_pipeline()
     pasted.paste = ClassPaste((2, 5), p=0.5)
     skipped = [i for i in range(4) if pasted.paste.draw(2, 1, i, 4) is None]
     assert skipped
@@ -101,8 +76,8 @@ def test_pasting_changes_only_the_pasted_pixels_and_leaves_the_other_draws_alone
         assert all(torch.equal(a, b) for a, b in zip(pasted[(1, index)], plain[(1, index)]))
 
 
-def test_the_device_augmenter_pastes_the_same_donors_as_the_loader(tmp_path):
-    dataset = CamVid(_camvid(tmp_path, 5), "train", _pipeline(), seed=4)
+def test_the_device_augmenter_pastes_the_same_donors_as_the_loader(tmp_path, block_camvid, augment_pipeline):
+    dataset = CamVid(block_camvid(tmp_path, [(48, 64)] * 5), "train", augment_pipeline(), seed=4)
     dataset.paste = ClassPaste((2, 5, 9), p=0.7)
     augmenter = DeviceAugmenter(dataset, "cpu", threads=2)
     pasted = 0
